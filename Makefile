@@ -1,0 +1,33 @@
+# One entry point for people and CI: `make demo` runs the product locally, `make test` runs the suite.
+# Both install what they need first (a virtualenv in .venv, the pinned CDK CLI in node_modules).
+VENV ?= .venv
+PY := $(VENV)/bin/python
+export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/node_modules/.bin:$(PATH)
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+
+.PHONY: install test demo synth diff snapshot bench
+
+install: $(VENV)/.installed node_modules/.installed
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+test: install
+	$(PY) -m pytest
+
+synth: install
+	cdk synth --quiet
+	@echo "Template: $(CURDIR)/cdk.out/KeyRotationStack.template.json"
+
+diff: install
+	cdk diff
+
+snapshot: install
+	UPDATE_SNAPSHOT=1 $(PY) -m pytest -q tests/cdk/test_snapshot.py

@@ -1,0 +1,57 @@
+"""Settings of the revocation Lambda, read once from its environment.
+
+The contract between the CDK construct (which writes these variables) and the Lambda code:
+
+``REVOCATION_GROUPS``       JSON list of IAM group names whose members' keys are revoked (required)
+``PROTECTED_USERS``         JSON list of IAM user names never touched: the rotation machine users ([])
+``EXEMPT_USERS``            JSON list of IAM user names the operator exempts ([])
+``EXEMPT_TAG_KEY``          users carrying this IAM tag (any value) are skipped (``key-revocation:exempt``;
+                            empty string turns the tag check off)
+``REVOCATION_ACTION``       ``delete`` (default) or ``deactivate`` (Inactive this week, deleted next run)
+``MIN_KEY_AGE_DAYS``        spare keys younger than this many days (0: revoke every key)
+``MAX_WORKERS``             users processed at once (default 16)
+``NOTIFICATION_TOPIC_ARN``  optional SNS topic for the failure summary
+``DRY_RUN``                 ``true`` to only report (false); the event can ask for it too
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Mapping
+
+from common.env import SettingsError, boolean, integer, string_list
+
+Action = Literal["delete", "deactivate"]
+
+
+@dataclass(frozen=True)
+class RevocationSettings:
+    groups: tuple[str, ...]
+    protected_users: frozenset[str] = frozenset()
+    exempt_users: frozenset[str] = frozenset()
+    exempt_tag_key: str | None = "key-revocation:exempt"
+    action: Action = "delete"
+    min_key_age_days: int = 0
+    max_workers: int = 16
+    notification_topic_arn: str | None = None
+    dry_run: bool = False
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> "RevocationSettings":
+        groups = string_list(env, "REVOCATION_GROUPS")
+        if not groups:
+            raise SettingsError("REVOCATION_GROUPS must name at least one IAM group")
+        action = env.get("REVOCATION_ACTION") or "delete"
+        if action not in ("delete", "deactivate"):
+            raise SettingsError(f"REVOCATION_ACTION must be 'delete' or 'deactivate', got {action!r}")
+        return cls(
+            groups=groups,
+            protected_users=frozenset(string_list(env, "PROTECTED_USERS", [])),
+            exempt_users=frozenset(string_list(env, "EXEMPT_USERS", [])),
+            exempt_tag_key=env.get("EXEMPT_TAG_KEY", "key-revocation:exempt") or None,
+            action=action,
+            min_key_age_days=integer(env, "MIN_KEY_AGE_DAYS", 0),
+            max_workers=integer(env, "MAX_WORKERS", 16, minimum=1),
+            notification_topic_arn=env.get("NOTIFICATION_TOPIC_ARN") or None,
+            dry_run=boolean(env, "DRY_RUN", False),
+        )
