@@ -9,19 +9,24 @@ The contract between the CDK construct (which writes these variables) and the La
                             empty string turns the tag check off)
 ``REVOCATION_ACTION``       ``delete`` (default) or ``deactivate`` (Inactive this week, deleted next run)
 ``MIN_KEY_AGE_DAYS``        spare keys younger than this many days (0: revoke every key)
-``MAX_WORKERS``             users processed at once (default 16)
+``MAX_WORKERS``             users processed at once (default 16, at most 64)
 ``NOTIFICATION_TOPIC_ARN``  optional SNS topic for the failure summary
 ``DRY_RUN``                 ``true`` to only report (false); the event can ask for it too
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Literal, Mapping
 
 from common.env import SettingsError, boolean, integer, string_list
 
 Action = Literal["delete", "deactivate"]
+
+_GROUP_NAME = re.compile(r"\A[\w+=,.@-]{1,128}\Z", re.ASCII)
+_SNS_TOPIC_ARN = re.compile(r"\Aarn:aws[\w-]*:sns:[a-z0-9-]+:\d{12}:[\w.-]{1,256}\Z", re.ASCII)
+MAX_WORKERS_LIMIT = 64  # more threads than this only earn IAM throttling
 
 
 @dataclass(frozen=True)
@@ -41,9 +46,21 @@ class RevocationSettings:
         groups = string_list(env, "REVOCATION_GROUPS")
         if not groups:
             raise SettingsError("REVOCATION_GROUPS must name at least one IAM group")
+        for group in groups:
+            if not _GROUP_NAME.match(group):
+                raise SettingsError(
+                    f"REVOCATION_GROUPS holds {group!r}, which is not an IAM group name "
+                    "(1 to 128 of letters, digits and +=,.@_-)"
+                )
         action = env.get("REVOCATION_ACTION") or "delete"
         if action not in ("delete", "deactivate"):
             raise SettingsError(f"REVOCATION_ACTION must be 'delete' or 'deactivate', got {action!r}")
+        topic_arn = env.get("NOTIFICATION_TOPIC_ARN") or None
+        if topic_arn and not _SNS_TOPIC_ARN.match(topic_arn):
+            raise SettingsError(f"NOTIFICATION_TOPIC_ARN must be an SNS topic ARN, got {topic_arn!r}")
+        max_workers = integer(env, "MAX_WORKERS", 16, minimum=1)
+        if max_workers > MAX_WORKERS_LIMIT:
+            raise SettingsError(f"MAX_WORKERS must be at most {MAX_WORKERS_LIMIT}, got {max_workers}")
         return cls(
             groups=groups,
             protected_users=frozenset(string_list(env, "PROTECTED_USERS", [])),
@@ -51,7 +68,7 @@ class RevocationSettings:
             exempt_tag_key=env.get("EXEMPT_TAG_KEY", "key-revocation:exempt") or None,
             action=action,
             min_key_age_days=integer(env, "MIN_KEY_AGE_DAYS", 0),
-            max_workers=integer(env, "MAX_WORKERS", 16, minimum=1),
-            notification_topic_arn=env.get("NOTIFICATION_TOPIC_ARN") or None,
+            max_workers=max_workers,
+            notification_topic_arn=topic_arn,
             dry_run=boolean(env, "DRY_RUN", False),
         )

@@ -1,0 +1,91 @@
+"""The boto3 side of the revocation: the IAM adapter and the failure notification.
+
+One IAM client is shared by all worker threads (botocore clients are thread-safe); its connection
+pool is at least as large as the worker pool, and botocore's ``standard`` retry mode retries
+``Throttling`` (and other transient errors) with exponential backoff and jitter. boto3 honours
+``AWS_ENDPOINT_URL``, which is how the local run points it at moto.server.
+"""
+
+from __future__ import annotations
+
+import json
+from contextlib import contextmanager
+from typing import Iterator
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from revocation.iam_port import AccessKey, NoSuchEntity
+
+RETRY_ATTEMPTS = 10  # the first call and up to nine retries; throttling backoff grows to 20 s
+GROUP_PAGE_SIZE = 1000  # GetGroup's largest page: 5,000 members cost 5 calls, not 50
+
+
+def iam_client(max_workers: int):
+    return boto3.client(
+        "iam",
+        config=Config(
+            retries={"mode": "standard", "max_attempts": RETRY_ATTEMPTS},
+            max_pool_connections=max(10, max_workers),
+            connect_timeout=5,
+            read_timeout=30,
+        ),
+    )
+
+
+class Boto3Iam:
+    """``revocation.iam_port.Iam`` over a boto3 IAM client."""
+
+    def __init__(self, client):
+        self._client = client
+
+    def group_members(self, group: str) -> list[str]:
+        pages = self._client.get_paginator("get_group").paginate(
+            GroupName=group, PaginationConfig={"PageSize": GROUP_PAGE_SIZE}
+        )
+        with _no_such_entity():
+            return [user["UserName"] for page in pages for user in page["Users"]]
+
+    def access_keys(self, user: str) -> list[AccessKey]:
+        pages = self._client.get_paginator("list_access_keys").paginate(UserName=user)
+        with _no_such_entity():
+            return [
+                AccessKey(key_id=meta["AccessKeyId"], status=meta["Status"], created=meta["CreateDate"])
+                for page in pages
+                for meta in page["AccessKeyMetadata"]
+            ]
+
+    def user_tag_keys(self, user: str) -> frozenset[str]:
+        pages = self._client.get_paginator("list_user_tags").paginate(UserName=user)
+        with _no_such_entity():
+            return frozenset(tag["Key"] for page in pages for tag in page["Tags"])
+
+    def delete_access_key(self, user: str, key_id: str) -> None:
+        with _no_such_entity():
+            self._client.delete_access_key(UserName=user, AccessKeyId=key_id)
+
+    def deactivate_access_key(self, user: str, key_id: str) -> None:
+        with _no_such_entity():
+            self._client.update_access_key(UserName=user, AccessKeyId=key_id, Status="Inactive")
+
+
+@contextmanager
+def _no_such_entity() -> Iterator[None]:
+    try:
+        yield
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "NoSuchEntity":
+            raise NoSuchEntity(str(exc)) from exc
+        raise
+
+
+def publish_failure(topic_arn: str, summary: dict[str, object]) -> None:
+    """Send the run's summary to the SNS topic (in the topic's own region)."""
+    region = topic_arn.split(":")[3]
+    sns = boto3.client("sns", region_name=region, config=Config(retries={"mode": "standard"}))
+    sns.publish(
+        TopicArn=topic_arn,
+        Subject=f"Developer key revocation failed: {summary['error_count']} error(s)",
+        Message=json.dumps(summary, indent=2),
+    )

@@ -1,0 +1,43 @@
+"""What the revocation logic needs from IAM: the Protocol, its value type and its error.
+
+The real implementation is ``revocation.aws.Boto3Iam``; domain tests use an in-memory fake
+implementing the same Protocol. Implementations must be safe to call from several threads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal, Protocol
+
+KeyStatus = Literal["Active", "Inactive"]
+
+
+@dataclass(frozen=True)
+class AccessKey:
+    """One access key's metadata (``ListAccessKeys``); the secret is never part of it."""
+
+    key_id: str
+    status: KeyStatus
+    created: datetime  # timezone-aware
+
+
+class NoSuchEntity(Exception):
+    """The group, user or key does not exist (IAM's ``NoSuchEntity``), e.g. removed meanwhile."""
+
+
+class Iam(Protocol):
+    def group_members(self, group: str) -> list[str]:
+        """User names of the group's members, every page; NoSuchEntity when the group is unknown."""
+
+    def access_keys(self, user: str) -> list[AccessKey]:
+        """The user's access keys (at most two); NoSuchEntity when the user is gone."""
+
+    def user_tag_keys(self, user: str) -> frozenset[str]:
+        """The keys of the user's tags; NoSuchEntity when the user is gone."""
+
+    def delete_access_key(self, user: str, key_id: str) -> None:
+        """Delete the key; NoSuchEntity when the key or the user is gone."""
+
+    def deactivate_access_key(self, user: str, key_id: str) -> None:
+        """Make the key Inactive; NoSuchEntity when the key or the user is gone."""

@@ -1,0 +1,262 @@
+"""The revocation logic against an in-memory IAM: scope, exemptions, modes, failures, call counts."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from revocation.iam_port import NoSuchEntity
+from revocation.logic import Failure, KeyOutcome, UserOutcome, revoke_developer_keys
+from revocation.settings import RevocationSettings
+from tests.revocation.fake_iam import NOW, FakeIam
+
+
+def settings(*groups: str, **overrides) -> RevocationSettings:
+    return RevocationSettings(groups=groups or ("developers",), **overrides)
+
+
+def by_user(report) -> dict[str, UserOutcome]:
+    return {outcome.user: outcome for outcome in report.users}
+
+
+class AccessDenied(Exception):
+    """Stands for any IAM error other than NoSuchEntity."""
+
+
+def test_a_user_in_several_groups_is_handled_once():
+    iam = FakeIam()
+    iam.add_group("developers", "alice", "bob")
+    iam.add_group("contractors", "bob", "carol")
+    for user in ("alice", "bob", "carol"):
+        iam.add_key(user)
+
+    report = revoke_developer_keys(settings("developers", "contractors"), iam, NOW)
+
+    assert [u.user for u in report.users] == ["alice", "bob", "carol"]
+    assert sorted(iam.operations("access_keys")) == ["alice", "bob", "carol"]
+    assert sorted(iam.operations("delete_access_key")) == ["alice", "bob", "carol"]
+    assert all(not keys for keys in iam.keys.values())
+    assert report.failures == ()
+
+
+def test_a_group_named_twice_in_the_settings_is_listed_once():
+    iam = FakeIam()
+    iam.add_group("developers", "alice")
+
+    report = revoke_developer_keys(settings("developers", "developers"), iam, NOW)
+
+    assert report.groups == ("developers",)
+    assert iam.operations("group_members") == ["developers"]
+
+
+def test_calls_stay_at_the_floor_and_tags_are_read_only_for_users_with_a_key_due():
+    iam = FakeIam()
+    iam.add_group("developers", "one-key", "two-keys", "no-keys", "young-key-only")
+    iam.add_key("one-key")
+    iam.add_key("two-keys")
+    iam.add_key("two-keys", status="Inactive")
+    iam.add_key("young-key-only", created=NOW - timedelta(days=1))
+
+    revoke_developer_keys(settings(min_key_age_days=7), iam, NOW)
+
+    assert iam.operations("group_members") == ["developers"]
+    assert sorted(iam.operations("access_keys")) == ["no-keys", "one-key", "two-keys", "young-key-only"]
+    assert sorted(iam.operations("user_tag_keys")) == ["one-key", "two-keys"]
+    assert sorted(iam.operations("delete_access_key")) == ["one-key", "two-keys", "two-keys"]
+    assert len(iam.calls) == 1 + 4 + 2 + 3
+
+
+def test_with_the_tag_check_off_no_tags_are_read():
+    iam = FakeIam()
+    iam.add_group("developers", "alice")
+    iam.add_key("alice")
+    iam.tags["alice"].add("key-revocation:exempt")
+
+    report = revoke_developer_keys(settings(exempt_tag_key=None), iam, NOW)
+
+    assert iam.operations("user_tag_keys") == []
+    assert iam.keys["alice"] == {}
+    assert by_user(report)["alice"].skipped is None
+
+
+def test_protected_and_listed_users_are_skipped_without_any_call_whatever_the_case():
+    iam = FakeIam()
+    iam.add_group("developers", "CI-Deployer", "Dave", "erin")
+    kept = {user: iam.add_key(user) for user in ("CI-Deployer", "Dave")}
+    iam.add_key("erin")
+
+    report = revoke_developer_keys(
+        settings(protected_users=frozenset({"ci-deployer"}), exempt_users=frozenset({"dave"})), iam, NOW
+    )
+
+    outcomes = by_user(report)
+    assert outcomes["CI-Deployer"].skipped == "protected"
+    assert outcomes["Dave"].skipped == "exempt_list"
+    assert {user for _, user in iam.calls if user != "developers"} == {"erin"}
+    assert list(iam.keys["CI-Deployer"]) == [kept["CI-Deployer"]]
+    assert list(iam.keys["Dave"]) == [kept["Dave"]]
+    assert iam.keys["erin"] == {}
+
+
+def test_a_user_carrying_the_exemption_tag_keeps_every_key():
+    iam = FakeIam()
+    iam.add_group("developers", "frank", "grace")
+    frank_keys = [iam.add_key("frank"), iam.add_key("frank")]
+    iam.add_key("grace")
+    iam.tags["frank"].add("Key-Revocation:Exempt")  # IAM tag keys are case-insensitive
+    iam.tags["grace"].add("team")
+
+    report = revoke_developer_keys(settings(), iam, NOW)
+
+    assert by_user(report)["frank"].skipped == "exempt_tag"
+    assert sorted(iam.keys["frank"]) == sorted(frank_keys)
+    assert iam.keys["grace"] == {}
+    assert iam.operations("delete_access_key") == ["grace"]
+
+
+def test_keys_younger_than_the_minimum_age_are_spared():
+    iam = FakeIam()
+    iam.add_group("developers", "heidi")
+    old = iam.add_key("heidi", created=NOW - timedelta(days=8))
+    young = iam.add_key("heidi", created=NOW - timedelta(days=6, hours=23))
+
+    report = revoke_developer_keys(settings(min_key_age_days=7), iam, NOW)
+
+    assert list(iam.keys["heidi"]) == [young]
+    assert set(by_user(report)["heidi"].keys) == {
+        KeyOutcome("heidi", old, "deleted"),
+        KeyOutcome("heidi", young, "spared_young"),
+    }
+
+
+def test_deactivate_mode_makes_keys_inactive_then_deletes_them_on_the_next_run():
+    iam = FakeIam()
+    iam.add_group("developers", "ivan", "judy")
+    ivan_key = iam.add_key("ivan")
+    judy_active = iam.add_key("judy")
+    judy_inactive = iam.add_key("judy", status="Inactive")  # Inactive before this run: deleted now
+    weekly = settings(action="deactivate")
+
+    first = revoke_developer_keys(weekly, iam, NOW)
+
+    assert iam.statuses("ivan") == {ivan_key: "Inactive"}
+    assert iam.statuses("judy") == {judy_active: "Inactive"}
+    assert set(by_user(first)["judy"].keys) == {
+        KeyOutcome("judy", judy_active, "deactivated"),
+        KeyOutcome("judy", judy_inactive, "deleted"),
+    }
+
+    second = revoke_developer_keys(weekly, iam, NOW + timedelta(days=7))
+
+    assert iam.keys["ivan"] == {} and iam.keys["judy"] == {}
+    assert by_user(second)["ivan"].keys == (KeyOutcome("ivan", ivan_key, "deleted"),)
+    assert second.failures == ()
+
+
+@pytest.mark.parametrize("action", ["delete", "deactivate"])
+def test_a_dry_run_reports_what_it_would_do_and_changes_nothing(action):
+    iam = FakeIam()
+    iam.add_group("developers", "mallory")
+    active = iam.add_key("mallory")
+    inactive = iam.add_key("mallory", status="Inactive")
+
+    report = revoke_developer_keys(settings(action=action, dry_run=True), iam, NOW)
+
+    assert iam.statuses("mallory") == {active: "Active", inactive: "Inactive"}
+    assert {op for op, _ in iam.calls} == {"group_members", "access_keys", "user_tag_keys"}
+    expected_for_active = "deactivated" if action == "deactivate" else "deleted"
+    assert set(by_user(report)["mallory"].keys) == {
+        KeyOutcome("mallory", active, expected_for_active),
+        KeyOutcome("mallory", inactive, "deleted"),
+    }
+    assert report.dry_run is True
+
+
+def test_one_failing_user_or_key_does_not_stop_the_others():
+    iam = FakeIam()
+    iam.add_group("developers", "niaj", "olivia", "peggy")
+    niaj_first, niaj_second = iam.add_key("niaj"), iam.add_key("niaj")
+    iam.add_key("olivia")
+    iam.add_key("peggy")
+    iam.errors[("access_keys", "olivia")] = AccessDenied("not authorized to perform iam:ListAccessKeys")
+    failing_delete = _FailOnce(iam, niaj_first)
+
+    report = revoke_developer_keys(settings(), failing_delete, NOW)
+
+    assert iam.keys["peggy"] == {}
+    assert list(iam.keys["niaj"]) == [niaj_first]  # the user's other key still went
+    assert list(iam.keys["olivia"]) != []
+    assert set(report.failures) == {
+        Failure(f"key {niaj_first} of user niaj", "AccessDenied: DeleteAccessKey refused"),
+        Failure("user olivia", "AccessDenied: not authorized to perform iam:ListAccessKeys"),
+    }
+    assert by_user(report)["niaj"].keys == (KeyOutcome("niaj", niaj_second, "deleted"),)
+
+
+class _FailOnce:
+    """The fake IAM, except that deleting one given key fails with a non-NoSuchEntity error."""
+
+    def __init__(self, iam: FakeIam, key_id: str):
+        self._iam, self._key_id = iam, key_id
+
+    def __getattr__(self, name):
+        return getattr(self._iam, name)
+
+    def delete_access_key(self, user: str, key_id: str) -> None:
+        if key_id == self._key_id:
+            raise AccessDenied("DeleteAccessKey refused")
+        self._iam.delete_access_key(user, key_id)
+
+
+def test_a_user_or_key_removed_meanwhile_counts_as_done():
+    iam = FakeIam()
+    iam.add_group("developers", "quentin", "rupert")
+    rupert_key = iam.add_key("rupert")
+    iam.errors[("access_keys", "quentin")] = NoSuchEntity("The user with name quentin cannot be found.")
+    iam.errors[("delete_access_key", "rupert")] = NoSuchEntity(f"The Access Key with id {rupert_key} cannot be found")
+
+    report = revoke_developer_keys(settings(), iam, NOW)
+
+    assert report.failures == ()
+    assert by_user(report)["quentin"].skipped == "user_gone"
+    assert by_user(report)["rupert"].keys == (KeyOutcome("rupert", rupert_key, "already_gone"),)
+
+
+def test_an_unknown_group_is_an_error_naming_it_and_the_other_groups_still_run():
+    iam = FakeIam()
+    iam.add_group("developers", "sybil")
+    iam.add_key("sybil")
+
+    report = revoke_developer_keys(settings("developrs", "developers"), iam, NOW)
+
+    assert report.failures == (
+        Failure(
+            "group developrs",
+            "IAM group 'developrs' does not exist; REVOCATION_GROUPS must name existing groups",
+        ),
+    )
+    assert iam.keys["sybil"] == {}
+
+
+def test_an_empty_group_is_a_quiet_success():
+    iam = FakeIam()
+    iam.add_group("developers")
+
+    report = revoke_developer_keys(settings(), iam, NOW)
+
+    assert report.users == () and report.failures == ()
+    assert iam.calls == [("group_members", "developers")]
+
+
+def test_users_are_handled_concurrently_but_never_more_than_max_workers_at_once():
+    iam = FakeIam(delay=0.01)
+    users = [f"user-{n:02d}" for n in range(40)]
+    iam.add_group("developers", *users)
+    for user in users:
+        iam.add_key(user)
+
+    report = revoke_developer_keys(settings(max_workers=4, exempt_tag_key=None), iam, NOW)
+
+    assert iam.max_in_flight == 4
+    assert len(report.users) == 40 and all(not iam.keys[user] for user in users)
