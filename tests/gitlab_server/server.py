@@ -85,7 +85,7 @@ class GitLabServer:
             httpd.socket = context.wrap_socket(httpd.socket, server_side=True, do_handshake_on_connect=False)
         self._httpd = httpd
         self._thread = threading.Thread(
-            target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="gitlab-server", daemon=True
+            target=httpd.serve_forever, kwargs={"poll_interval": 0.01}, name="gitlab-server", daemon=True
         )
         self._thread.start()
         return self
