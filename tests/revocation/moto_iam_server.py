@@ -1,0 +1,135 @@
+"""moto.server on loopback with IAM faults in front: per-call latency, call counts, Throttling.
+
+The revocation tests use it for throttling over real HTTP (where botocore's retry loop runs: an
+in-process ``mock_aws`` answers inside that loop and would still execute a "throttled" call), and
+``benchmarks/revocation_bench.py`` uses it for a latency that stands for the real IAM API, with
+calls counted where IAM would count them. Control it in-process through ``server.faults``, or from
+another process over HTTP:
+
+``GET  /_faults/counts``        ``{"ListAccessKeys": 5000, ...}``: IAM actions received, retries included
+``POST /_faults/counts/reset``
+``POST /_faults/latency``       ``{"seconds": 0.05}``: every IAM call waits this long first
+``POST /_faults/throttle``      ``{"action": "ListAccessKeys", "times": 2}``: the next 2 such calls get
+                                IAM's ``400 Throttling`` without reaching moto
+``POST /_faults/seed``          ``{"group": "developers", "users": 5000, "prefix": "dev"}``: members
+                                with one Active key each, straight into moto's backend (fast, no latency)
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+import time
+from collections import Counter
+from urllib.parse import parse_qs
+
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.iam.models import iam_backends
+from moto.server import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from werkzeug.serving import make_server
+
+THROTTLING = (
+    b'<ErrorResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/"><Error><Type>Sender</Type>'
+    b"<Code>Throttling</Code><Message>Rate exceeded</Message></Error>"
+    b"<RequestId>00000000-0000-0000-0000-000000000000</RequestId></ErrorResponse>"
+)
+
+
+class IamFaults:
+    """WSGI middleware in front of moto's application."""
+
+    def __init__(self, app):
+        self._app = app
+        self._lock = threading.Lock()
+        self.latency = 0.0
+        self.counts: Counter[str] = Counter()
+        self.throttle: Counter[str] = Counter()
+
+    def __call__(self, environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        if path.startswith("/_faults/"):
+            return self._control(path, environ, start_response)
+        body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        environ["wsgi.input"] = io.BytesIO(body)
+        action = parse_qs(body.decode("utf-8", "replace")).get("Action", ["?"])[0]
+        with self._lock:
+            self.counts[action] += 1
+            throttled = self.throttle[action] > 0
+            if throttled:
+                self.throttle[action] -= 1
+        if self.latency:
+            time.sleep(self.latency)
+        if throttled:
+            start_response("400 Bad Request", [("Content-Type", "text/xml"), ("Content-Length", str(len(THROTTLING)))])
+            return [THROTTLING]
+        return self._app(environ, start_response)
+
+    def _control(self, path, environ, start_response):
+        raw = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        request = json.loads(raw) if raw else {}
+        if path == "/_faults/counts":
+            answer: object = dict(self.counts)
+        elif path == "/_faults/counts/reset":
+            self.counts.clear()
+            answer = {}
+        elif path == "/_faults/latency":
+            self.latency = float(request["seconds"])
+            answer = {"seconds": self.latency}
+        elif path == "/_faults/throttle":
+            self.throttle[request["action"]] += int(request["times"])
+            answer = dict(self.throttle)
+        elif path == "/_faults/seed":
+            answer = {"users": seed_group(request["group"], int(request["users"]), request["prefix"])}
+        else:
+            start_response("404 Not Found", [("Content-Type", "text/plain")])
+            return [f"no fault control at {path}".encode()]
+        data = json.dumps(answer).encode()
+        start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
+        return [data]
+
+
+def seed_group(group: str, users: int, prefix: str) -> int:
+    """Create ``group`` (if new) and ``users`` members ``<prefix>-00000``... with one key each."""
+    backend = iam_backends[DEFAULT_ACCOUNT_ID]["aws"]
+    if group not in backend.groups:
+        backend.create_group(group)
+    for index in range(users):
+        name = f"{prefix}-{index:05d}"
+        backend.create_user(region_name="us-east-1", user_name=name)
+        backend.add_user_to_group(group, name)
+        backend.create_access_key(name)
+    return users
+
+
+class _KeepAlive(MotoRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep connections open between calls, as AWS endpoints do
+
+
+class MotoIamServer:
+    """A threaded moto.server on ``127.0.0.1`` (a free port) behind ``IamFaults``."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0):
+        self.faults = IamFaults(DomainDispatcherApplication(create_backend_app))
+        self._server = make_server(host, port, self.faults, threaded=True, request_handler=_KeepAlive)
+        self._thread = threading.Thread(target=self._server.serve_forever, name="moto-iam", daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> "MotoIamServer":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join()
+
+    def __enter__(self) -> "MotoIamServer":
+        return self.start()
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()

@@ -1,0 +1,101 @@
+"""The boto3 IAM adapter: against moto, and against botocore's Stubber where moto cannot tell
+(moto ignores MaxItems, so pagination is proven with scripted pages)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+from botocore.exceptions import ClientError
+from botocore.stub import Stubber
+
+from revocation.aws import GROUP_PAGE_SIZE, Boto3Iam, iam_client
+from revocation.iam_port import NoSuchEntity
+from tests.revocation.iam_seed import key_statuses, seed_user
+
+CREATED = datetime(2025, 1, 1, tzinfo=timezone.utc)
+
+
+def test_reads_members_keys_and_tags(aws):
+    alice_keys = seed_user(aws, "alice", groups=["developers"], keys=1, inactive=1, tags={"key-revocation:exempt": ""})
+    seed_user(aws, "bob", groups=["developers"], keys=0)
+    adapter = Boto3Iam(iam_client(max_workers=4))
+
+    assert adapter.group_members("developers") == ["alice", "bob"]
+    keys = {key.key_id: key for key in adapter.access_keys("alice")}
+    assert {key_id: key.status for key_id, key in keys.items()} == {
+        alice_keys[0]["AccessKeyId"]: "Active",
+        alice_keys[1]["AccessKeyId"]: "Inactive",
+    }
+    assert all(key.created.tzinfo is not None for key in keys.values())
+    assert adapter.access_keys("bob") == []
+    assert adapter.user_tag_keys("alice") == frozenset({"key-revocation:exempt"})
+
+
+def test_deactivates_and_deletes_keys(aws):
+    first, second = seed_user(aws, "carol", keys=2)
+    adapter = Boto3Iam(iam_client(max_workers=4))
+
+    adapter.deactivate_access_key("carol", first["AccessKeyId"])
+    adapter.delete_access_key("carol", second["AccessKeyId"])
+
+    assert key_statuses(aws, "carol") == {first["AccessKeyId"]: "Inactive"}
+
+
+def test_missing_group_user_or_key_raise_no_such_entity(aws):
+    seed_user(aws, "dave", keys=0)
+    adapter = Boto3Iam(iam_client(max_workers=4))
+
+    with pytest.raises(NoSuchEntity, match="ghosts"):
+        adapter.group_members("ghosts")
+    with pytest.raises(NoSuchEntity):
+        adapter.access_keys("nobody")
+    with pytest.raises(NoSuchEntity):
+        adapter.user_tag_keys("nobody")
+    with pytest.raises(NoSuchEntity):
+        adapter.delete_access_key("dave", "AKIAGONE000000000000")
+    with pytest.raises(NoSuchEntity):
+        adapter.deactivate_access_key("dave", "AKIAGONE000000000000")
+
+
+def test_other_errors_pass_through_unchanged():
+    client = iam_client(max_workers=4)
+    with Stubber(client) as stubber:
+        stubber.add_client_error("list_access_keys", service_error_code="AccessDenied", http_status_code=403)
+        with pytest.raises(ClientError, match="AccessDenied"):
+            Boto3Iam(client).access_keys("erin")
+
+
+def _user(name: str) -> dict:
+    return {"Path": "/", "UserName": name, "UserId": f"AIDA{name.upper():0<17}", "Arn": f"arn:aws:iam::123456789012:user/{name}", "CreateDate": CREATED}
+
+
+def _group_page(users: list[str], marker: str | None) -> dict:
+    page = {
+        "Group": {"Path": "/", "GroupName": "developers", "GroupId": "AGPA0000000000000001", "Arn": "arn:aws:iam::123456789012:group/developers", "CreateDate": CREATED},
+        "Users": [_user(name) for name in users],
+        "IsTruncated": marker is not None,
+    }
+    if marker:
+        page["Marker"] = marker
+    return page
+
+
+def test_group_members_follow_every_page_at_the_largest_page_size(monkeypatch):
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    client = iam_client(max_workers=4)
+    first = {"GroupName": "developers", "MaxItems": GROUP_PAGE_SIZE}
+    with Stubber(client) as stubber:
+        stubber.add_response("get_group", _group_page(["u1", "u2"], "page-2"), first)
+        stubber.add_response("get_group", _group_page(["u3"], "page-3"), {**first, "Marker": "page-2"})
+        stubber.add_response("get_group", _group_page(["u4"], None), {**first, "Marker": "page-3"})
+
+        assert Boto3Iam(client).group_members("developers") == ["u1", "u2", "u3", "u4"]
+        stubber.assert_no_pending_responses()
+
+
+def test_the_client_pools_a_connection_per_worker_and_uses_standard_retries():
+    config = iam_client(max_workers=48).meta.config
+
+    assert config.max_pool_connections >= 48
+    assert config.retries["mode"] == "standard"

@@ -1,0 +1,158 @@
+"""The Lambda handler end to end against moto: settings from the environment, the event, IAM,
+the one summary log line, the SNS message on failure, and no secret anywhere."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import boto3
+import pytest
+
+from revocation.handler import RevocationFailed, handler
+from tests.revocation.iam_seed import key_statuses, seed_user
+
+SUMMARY_FIELDS = {
+    "dry_run", "action", "groups", "users_scanned", "keys_deleted", "keys_deactivated", "keys_already_gone",
+    "keys_spared_young", "skipped", "skipped_users", "revoked_keys", "error_count", "errors",
+    "duration_seconds", "notification",
+}
+
+
+@pytest.fixture
+def env(aws, monkeypatch):
+    """Sets the Lambda's environment the way the construct does; returns a setter for overrides."""
+    monkeypatch.setenv("REVOCATION_GROUPS", json.dumps(["developers", "contractors"]))
+    monkeypatch.setenv("PROTECTED_USERS", json.dumps(["ci-deployer"]))
+    monkeypatch.setenv("EXEMPT_USERS", json.dumps(["dave"]))
+
+    def set_env(**values: str) -> None:
+        for name, value in values.items():
+            monkeypatch.setenv(name, value)
+
+    return set_env
+
+
+@pytest.fixture
+def account(aws):
+    """Developers and contractors (bob is in both), a rotation user, two exempt users; returns
+    every secret access key created, to prove none leaks."""
+    created = []
+    created += seed_user(aws, "alice", groups=["developers"])
+    created += seed_user(aws, "bob", groups=["developers", "contractors"], keys=1, inactive=1)
+    created += seed_user(aws, "ci-deployer", groups=["developers"])
+    created += seed_user(aws, "dave", groups=["developers"])
+    created += seed_user(aws, "erin", groups=["contractors"], tags={"key-revocation:exempt": "until 2030"})
+    created += seed_user(aws, "frank", groups=["contractors"], keys=0)
+    return [key["SecretAccessKey"] for key in created]
+
+
+def summary_records(caplog) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.name == "revocation.handler"]
+
+
+def test_revokes_the_members_keys_and_logs_one_summary_line(aws, env, account, caplog):
+    result = handler({"version": "0", "detail-type": "Scheduled Event", "detail": {}}, None)
+
+    for user in ("alice", "bob"):
+        assert key_statuses(aws, user) == {}
+    for user in ("ci-deployer", "dave", "erin"):
+        assert list(key_statuses(aws, user).values()) == ["Active"]
+    [record] = summary_records(caplog)
+    assert record.levelno == logging.INFO and record.getMessage() == "revocation summary"
+    logged = {field: getattr(record, field) for field in SUMMARY_FIELDS}
+    assert logged == result
+    assert json.loads(json.dumps(logged)) == logged  # the JSON log format can carry every field
+    assert result["groups"] == ["developers", "contractors"]
+    assert result["users_scanned"] == 6
+    assert result["keys_deleted"] == 3
+    assert result["skipped"] == {"protected": 1, "exempt_list": 1, "exempt_tag": 1, "user_gone": 0}
+    assert result["skipped_users"] == {"protected": ["ci-deployer"], "exempt_list": ["dave"], "exempt_tag": ["erin"]}
+    assert sorted(k["user"] for k in result["revoked_keys"]) == ["alice", "bob", "bob"]
+    assert result["error_count"] == 0 and result["notification"] == "not_needed"
+    assert not any(secret in caplog.text or secret in json.dumps(result) for secret in account)
+
+
+def test_a_dry_run_event_reports_and_changes_nothing(aws, env, account, caplog):
+    before = {user: key_statuses(aws, user) for user in ("alice", "bob", "erin")}
+
+    result = handler({"dry_run": True}, None)
+
+    assert {user: key_statuses(aws, user) for user in before} == before
+    assert result["dry_run"] is True and result["keys_deleted"] == 3
+
+
+def test_a_dry_run_in_the_settings_cannot_be_turned_off_by_the_event(aws, env, account):
+    env(DRY_RUN="true")
+
+    result = handler({"dry_run": False}, None)
+
+    assert result["dry_run"] is True
+    assert len(key_statuses(aws, "alice")) == 1
+
+
+def test_deactivate_mode_across_two_weekly_runs(aws, env, account):
+    env(REVOCATION_ACTION="deactivate")
+    [alice_key] = key_statuses(aws, "alice")
+
+    first = handler({}, None)
+
+    assert key_statuses(aws, "alice") == {alice_key: "Inactive"}
+    assert list(key_statuses(aws, "bob").values()) == ["Inactive"]  # its Inactive key was deleted
+    assert (first["keys_deactivated"], first["keys_deleted"]) == (2, 1)
+
+    second = handler({}, None)
+
+    assert key_statuses(aws, "alice") == {} and key_statuses(aws, "bob") == {}
+    assert (second["keys_deactivated"], second["keys_deleted"]) == (0, 2)
+
+
+def test_an_unknown_group_fails_the_run_after_the_others_are_done_and_notifies(aws, env, account, caplog):
+    sns, sqs = boto3.client("sns"), boto3.client("sqs")
+    topic_arn = sns.create_topic(Name="key-alarms")["TopicArn"]
+    queue_url = sqs.create_queue(QueueName="inbox")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
+    env(REVOCATION_GROUPS=json.dumps(["ghosts", "developers"]), NOTIFICATION_TOPIC_ARN=topic_arn)
+
+    with pytest.raises(RevocationFailed, match="IAM group 'ghosts' does not exist") as raised:
+        handler({}, None)
+
+    assert key_statuses(aws, "alice") == {}
+    [record] = summary_records(caplog)
+    assert record.levelno == logging.ERROR
+    assert record.error_count == 1 and record.notification == "sent"
+    [message] = sqs.receive_message(QueueUrl=queue_url)["Messages"]
+    envelope = json.loads(message["Body"])
+    assert envelope["Subject"] == "Developer key revocation failed: 1 error(s)"
+    assert json.loads(envelope["Message"])["errors"] == [
+        {
+            "subject": "group ghosts",
+            "error": "IAM group 'ghosts' does not exist; REVOCATION_GROUPS must name existing groups",
+        }
+    ]
+    assert not any(secret in str(raised.value) or secret in message["Body"] for secret in account)
+
+
+def test_a_failure_without_a_topic_still_raises(aws, env, account, caplog):
+    env(REVOCATION_GROUPS=json.dumps(["ghosts"]))
+
+    with pytest.raises(RevocationFailed, match="1 error"):
+        handler({}, None)
+
+    [record] = summary_records(caplog)
+    assert record.notification == "not_configured"
+
+
+@pytest.mark.parametrize(
+    ("event", "error", "message"),
+    [
+        ({"dry_run": "yes"}, ValueError, "the event's dry_run must be true or false, got 'yes'"),
+        (["dry_run"], TypeError, "the event must be a JSON object, got list"),
+    ],
+)
+def test_a_malformed_event_is_refused_before_any_call(aws, env, account, event, error, message):
+    with pytest.raises(error, match=message):
+        handler(event, None)
+
+    assert len(key_statuses(aws, "alice")) == 1

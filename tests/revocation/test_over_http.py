@@ -1,0 +1,83 @@
+"""The Lambda's code path over real HTTP to moto.server: IAM throttling retried by botocore's
+retry loop, and the number of IAM calls counted where IAM would count them."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+
+import boto3
+import pytest
+import requests
+
+from revocation.aws import Boto3Iam, iam_client
+from revocation.handler import handler
+from revocation.logic import revoke_developer_keys
+from revocation.settings import RevocationSettings
+from tests.revocation.conftest import REGION
+from tests.revocation.iam_seed import key_statuses, seed_user
+from tests.revocation.moto_iam_server import MotoIamServer
+
+
+@pytest.fixture(scope="module")
+def server():
+    with MotoIamServer() as running:
+        yield running
+
+
+@pytest.fixture
+def iam(server, monkeypatch):
+    """A clean moto.server account that boto3 reaches through AWS_ENDPOINT_URL."""
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL_IAM"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", server.url)
+    requests.post(f"{server.url}/moto-api/reset", timeout=10).raise_for_status()
+    server.faults.throttle.clear()
+    return boto3.client("iam")
+
+
+def test_throttling_is_retried_with_backoff_and_the_run_succeeds(server, iam):
+    [key] = seed_user(iam, "xavier", groups=["developers"])
+    server.faults.counts.clear()
+    server.faults.throttle.update({"ListAccessKeys": 2, "DeleteAccessKey": 1})
+
+    report = revoke_developer_keys(
+        RevocationSettings(groups=("developers",), exempt_tag_key=None), Boto3Iam(iam_client(max_workers=2)), datetime.now(timezone.utc)
+    )
+
+    assert report.failures == ()
+    assert [(k.key_id, k.result) for k in report.users[0].keys] == [(key["AccessKeyId"], "deleted")]
+    assert server.faults.counts == {"GetGroup": 1, "ListAccessKeys": 3, "DeleteAccessKey": 2}
+    assert key_statuses(iam, "xavier") == {}
+
+
+@pytest.mark.parametrize(
+    ("exempt_tag_key", "tag_reads"),
+    [("key-revocation:exempt", 5), ("", 0)],
+    ids=["tag-check-on", "tag-check-off"],
+)
+def test_iam_calls_stay_at_the_floor(server, iam, monkeypatch, exempt_tag_key, tag_reads):
+    for user in ("amy", "ben", "cat"):
+        seed_user(iam, user, groups=["developers"])
+    seed_user(iam, "dan", groups=["developers"], keys=2)
+    seed_user(iam, "eve", groups=["developers"], keys=0)
+    seed_user(iam, "ci-deployer", groups=["developers"])
+    seed_user(iam, "fay", groups=["developers"], tags={"key-revocation:exempt": "on leave"})
+    server.faults.counts.clear()
+    monkeypatch.setenv("REVOCATION_GROUPS", json.dumps(["developers"]))
+    monkeypatch.setenv("PROTECTED_USERS", json.dumps(["ci-deployer"]))
+    monkeypatch.setenv("EXEMPT_TAG_KEY", exempt_tag_key)
+
+    result = handler({}, None)
+
+    deleted = 5 if exempt_tag_key else 6  # without the tag check fay's key goes too
+    assert result["keys_deleted"] == deleted
+    assert server.faults.counts == {
+        "GetGroup": 1,  # one page (moto returns every member in one page)
+        "ListAccessKeys": 6,  # every member but the protected one
+        **({"ListUserTags": tag_reads} if tag_reads else {}),  # only members with a key due
+        "DeleteAccessKey": deleted,  # one per key
+    }
