@@ -1,0 +1,192 @@
+"""``DeveloperKeyRevocation``: every week, revokes the access keys of the humans in chosen IAM groups."""
+
+from __future__ import annotations
+
+import json
+from typing import Literal, Sequence
+
+from aws_cdk import Acknowledgment, ArnFormat, Duration, Stack, Validations
+from aws_cdk import aws_events as events
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sns as sns
+from constructs import Construct
+
+from stacks.assets import REVOCATION_HANDLER
+from stacks.monitored_function import MonitoredFunction
+from stacks.notifications import resolve_topic
+from stacks.validation import check_at_least, check_cron, check_iam_name
+
+DEFAULT_REVOCATION_SCHEDULE = "cron(55 23 ? * FRI *)"
+DEFAULT_EXEMPT_TAG_KEY = "key-revocation:exempt"
+_MUTATE_KEY_ACTIONS = ["iam:CreateAccessKey", "iam:UpdateAccessKey", "iam:DeleteAccessKey"]
+
+
+class DeveloperKeyRevocation(Construct):
+    """One Lambda that, on ``schedule``, deletes (or deactivates) the access keys of every member
+    of ``groups``, except protected and exempt users.
+
+    :param groups: names of the IAM groups whose members' keys are revoked (at least one).
+    :param schedule: when to run (UTC). Default ``cron(55 23 ? * FRI *)``: Friday night.
+    :param protected_users: IAM user names never touched, e.g. the rotation machine users; the
+        role also carries an explicit Deny on their keys.
+    :param exempt_users: IAM user names the operator exempts (checked by the Lambda only).
+    :param exempt_tag_key: users carrying this IAM tag are skipped; ``""`` turns the check off.
+    :param action: ``"delete"`` (default) or ``"deactivate"`` (Inactive this week, deleted next run).
+    :param min_key_age_days: spare keys younger than this (default 0: revoke every key).
+    :param max_workers: users processed at once (default 16).
+    :param dry_run: only report what would be revoked (default False).
+    :param notification_topic: where alarms and the failure summary go; default: a new topic.
+    :param notification_email: an address subscribed to the topic.
+    :param encryption_key: a customer-managed KMS key for the log group and a created topic.
+    :param reserved_concurrent_executions: default None (reserve nothing).
+    :param timeout: default 10 minutes. :param memory_size: MB, default 512.
+    :param log_retention: default three months.
+
+    Created resources: ``function``, ``role``, ``rule``, ``topic``, ``dead_letter_queue``,
+    ``log_group``, ``alarms``.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        groups: Sequence[str],
+        schedule: events.Schedule | None = None,
+        protected_users: Sequence[str] = (),
+        exempt_users: Sequence[str] = (),
+        exempt_tag_key: str = DEFAULT_EXEMPT_TAG_KEY,
+        action: Literal["delete", "deactivate"] = "delete",
+        min_key_age_days: int = 0,
+        max_workers: int = 16,
+        dry_run: bool = False,
+        notification_topic: sns.ITopic | None = None,
+        notification_email: str | None = None,
+        encryption_key: kms.IKey | None = None,
+        reserved_concurrent_executions: int | None = None,
+        timeout: Duration = Duration.minutes(10),
+        memory_size: int = 512,
+        log_retention: logs.RetentionDays = logs.RetentionDays.THREE_MONTHS,
+    ):
+        super().__init__(scope, id_)
+        groups = _names(groups, "groups", max_length=128)
+        if not groups:
+            raise ValueError("groups must name at least one IAM group whose members' keys are revoked")
+        protected_users = _names(protected_users, "protected_users", max_length=64)
+        exempt_users = _names(exempt_users, "exempt_users", max_length=64)
+        if action not in ("delete", "deactivate"):
+            raise ValueError(f"action must be 'delete' or 'deactivate', got {action!r}")
+        if not isinstance(exempt_tag_key, str) or len(exempt_tag_key) > 128:
+            raise ValueError(f"exempt_tag_key must be an IAM tag key of at most 128 characters or '', got {exempt_tag_key!r}")
+        check_at_least(min_key_age_days, 0, "min_key_age_days")
+        check_at_least(max_workers, 1, "max_workers")
+        if schedule is None:
+            schedule = events.Schedule.expression(DEFAULT_REVOCATION_SCHEDULE)
+        elif schedule.expression_string.startswith("cron("):
+            check_cron(schedule.expression_string, "schedule")
+
+        self.topic = resolve_topic(
+            self, "Notifications", topic=notification_topic, email=notification_email, encryption_key=encryption_key
+        )
+        environment = {
+            "REVOCATION_GROUPS": _json_list(groups),
+            "PROTECTED_USERS": _json_list(protected_users),
+            "EXEMPT_USERS": _json_list(exempt_users),
+            "EXEMPT_TAG_KEY": exempt_tag_key,
+            "REVOCATION_ACTION": action,
+            "MIN_KEY_AGE_DAYS": str(min_key_age_days),
+            "MAX_WORKERS": str(max_workers),
+            "NOTIFICATION_TOPIC_ARN": self.topic.topic_arn,
+            "DRY_RUN": "true" if dry_run else "false",
+        }
+        job = MonitoredFunction(
+            self,
+            "Job",
+            handler=REVOCATION_HANDLER,
+            description="Revokes the access keys of the members of chosen IAM groups",
+            environment=environment,
+            unresolved_environment={},
+            schedule=schedule,
+            topic=self.topic,
+            timeout=timeout,
+            memory_size=memory_size,
+            reserved_concurrent_executions=reserved_concurrent_executions,
+            log_retention=log_retention,
+            layers=[],  # the revocation code needs boto3 only, which the runtime provides
+            encryption_key=encryption_key,
+        )
+        self.function = job.function
+        self.role = job.role
+        self.rule = job.rule
+        self.log_group = job.log_group
+        self.dead_letter_queue = job.dead_letter_queue
+        self.alarms = [job.errors_alarm, job.dead_letter_alarm]
+
+        stack = Stack.of(self)
+        self.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="ListGroupMembers",
+                actions=["iam:GetGroup"],
+                resources=[_iam_arn(stack, "group", group) for group in groups],
+            )
+        )
+        user_actions = ["iam:ListAccessKeys", "iam:DeleteAccessKey"]
+        if action == "deactivate":
+            user_actions.append("iam:UpdateAccessKey")
+        if exempt_tag_key:
+            user_actions.append("iam:ListUserTags")
+        any_user = _iam_arn(stack, "user", "*")
+        self.role.add_to_principal_policy(
+            iam.PolicyStatement(sid="RevokeMemberKeys", actions=user_actions, resources=[any_user])
+        )
+        Validations.of(self.role).acknowledge(
+            Acknowledgment(
+                id=f"AwsSolutions-IAM5[Resource::{_nag_arn('user', '*')}]",
+                reason=(
+                    "Group members are only known at run time (iam:GetGroup); users outside the groups are "
+                    "never touched by the code, and the rotation machine users are denied explicitly."
+                ),
+            )
+        )
+        if protected_users:
+            self.role.add_to_principal_policy(
+                iam.PolicyStatement(
+                    sid="NeverTouchProtectedUsers",
+                    effect=iam.Effect.DENY,
+                    actions=_MUTATE_KEY_ACTIONS,
+                    resources=[
+                        arn
+                        for user in protected_users
+                        # any IAM path: user/<name> and user/<path>/<name>
+                        for arn in (_iam_arn(stack, "user", user), _iam_arn(stack, "user", f"*/{user}"))
+                    ],
+                )
+            )
+        self.topic.grant_publish(self.role)
+
+
+def _json_list(names: list[str]) -> str:
+    return json.dumps(names, separators=(",", ":"))
+
+
+def _names(values: Sequence[str], where: str, max_length: int) -> list[str]:
+    if isinstance(values, str):
+        raise ValueError(f"{where} must be a list of names, got the single string {values!r}")
+    names = [check_iam_name(value, f"{where}[{index}]", max_length) for index, value in enumerate(values)]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise ValueError(f"{where} lists {duplicates} more than once")
+    return names
+
+
+def _iam_arn(stack: Stack, resource: str, name: str) -> str:
+    return stack.format_arn(
+        service="iam", region="", resource=resource, resource_name=name, arn_format=ArnFormat.SLASH_RESOURCE_NAME
+    )
+
+
+def _nag_arn(resource: str, name: str) -> str:
+    """How cdk-nag spells ``_iam_arn``'s result in a finding id."""
+    return f"arn:<AWS::Partition>:iam::<AWS::AccountId>:{resource}/{name}"

@@ -1,0 +1,325 @@
+"""``GitLabKeyRotation``: rotates IAM machine users' access keys into GitLab CI/CD variables."""
+
+from __future__ import annotations
+
+import os
+from typing import Sequence
+
+from aws_cdk import Acknowledgment, ArnFormat, Duration, RemovalPolicy, SecretValue, Stack, Validations
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_events as events
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk import aws_sns as sns
+from constructs import Construct
+
+from stacks.assets import ROTATION_HANDLER
+from stacks.ca_bundle_layer import CA_BUNDLE_PATH, GitLabCaBundleLayer
+from stacks.monitored_function import ARCHITECTURE, RUNTIME, MonitoredFunction
+from stacks.notifications import resolve_topic
+from stacks.requests_layer import RequestsLayer
+from stacks.targets import RotatedUser
+from stacks.validation import check_at_least, check_cron, check_https_url
+
+DEFAULT_ROTATION_SCHEDULE = "cron(0 6-18 ? * MON-FRI *)"
+# The value the created token secret starts with; the rotation Lambda recognises it and asks the
+# operator to put the real token in (README, "Deploy").
+GITLAB_TOKEN_PLACEHOLDER = "PLACEHOLDER: put the GitLab token here, see the README section Deploy"
+TOKEN_EXPIRY_EVENT = "gitlab_token_expiring"
+
+_KEY_ACTIONS = [
+    "iam:ListAccessKeys",
+    "iam:CreateAccessKey",
+    "iam:UpdateAccessKey",
+    "iam:DeleteAccessKey",
+    "iam:GetAccessKeyLastUsed",
+]
+_STATE_SECRET_ACTIONS = [
+    "secretsmanager:GetSecretValue",
+    "secretsmanager:DescribeSecret",
+    "secretsmanager:PutSecretValue",
+    "secretsmanager:UpdateSecretVersionStage",
+]
+
+
+def user_arn(scope: Construct, user: RotatedUser) -> str:
+    """``arn:${Partition}:iam::${Account}:user<path><name>`` of the stack that holds ``scope``."""
+    return Stack.of(scope).format_arn(
+        service="iam",
+        region="",
+        resource="user",
+        resource_name=user.iam_path.lstrip("/") + user.iam_user,
+        arn_format=ArnFormat.SLASH_RESOURCE_NAME,
+    )
+
+
+class GitLabKeyRotation(Construct):
+    """One Lambda that rotates the access keys of ``users`` and writes each new key into the
+    CI/CD variables of that user's GitLab targets, on ``schedule``.
+
+    The previous key stays Active for ``grace_period_hours`` after the new key reached every
+    target, is then made Inactive, and is deleted ``deletion_window_days`` later.
+
+    :param users: the IAM machine users and their GitLab targets (at least one user).
+    :param gitlab_url: ``https://gitlab.com`` or the https URL of a self-managed GitLab.
+    :param gitlab_token_secret: an existing secret whose JSON is ``{"GITLAB_TOKEN": "..."}``; default:
+        a new secret holding a placeholder that the operator replaces after the first deploy.
+    :param gitlab_ca_bundle: path of a PEM file to trust for a self-managed GitLab; shipped in a
+        small layer. Default: the public CAs of the Lambda runtime (via ``certifi``).
+    :param schedule: when to run (UTC). Default ``cron(0 6-18 ? * MON-FRI *)``: hourly in the
+        working day, so grace windows end promptly and new keys appear while people are around.
+    :param rotation_period_days: rotate when the current key is older (default 30).
+    :param grace_period_hours: how long the previous key stays Active (default 24); less than the period.
+    :param deletion_window_days: how long an Inactive previous key is kept for recovery (default 7).
+    :param token_expiry_warning_days: warn (log, metric, alarm) from this many days before the
+        GitLab token expires (default 30).
+    :param rotate_gitlab_token: let the Lambda rotate the GitLab token itself before it expires;
+        grants it write access to the token secret (default False).
+    :param notification_topic: where alarms and the Lambda's messages go; default: a new topic.
+    :param notification_email: an address subscribed to the topic (it must confirm the subscription).
+    :param notify_on_success: also publish a message after every successful rotation (default False).
+    :param dry_run: the Lambda only reports what it would do (default False).
+    :param encryption_key: a customer-managed KMS key for the secrets, the log group and a created
+        topic; default: the AWS managed keys. The key's policy must let CloudWatch Logs use it.
+    :param vpc: run the function in this VPC (e.g. to reach a GitLab on a private network); it then
+        needs a route to GitLab and to the IAM, STS, Secrets Manager and SNS endpoints.
+    :param vpc_subnets: subnets to use in ``vpc`` (default: the VPC's private subnets).
+    :param security_groups: security groups of the function (default: a new one, all egress).
+    :param reserved_concurrent_executions: default 1, so that two runs never overlap; None reserves
+        nothing (for accounts whose concurrency quota is too small to reserve any).
+    :param requests_layer: a layer providing ``requests``; default: a new ``RequestsLayer``.
+    :param timeout: default 5 minutes. :param memory_size: MB, default 256.
+    :param log_retention: default three months.
+
+    Created resources: ``function``, ``role``, ``rule``, ``token_secret``, ``state_secrets`` (by IAM
+    user name), ``topic``, ``dead_letter_queue``, ``log_group``, ``alarms``.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        users: Sequence[RotatedUser],
+        gitlab_url: str,
+        gitlab_token_secret: secretsmanager.ISecret | None = None,
+        gitlab_ca_bundle: str | os.PathLike[str] | None = None,
+        schedule: events.Schedule | None = None,
+        rotation_period_days: int = 30,
+        grace_period_hours: int = 24,
+        deletion_window_days: int = 7,
+        token_expiry_warning_days: int = 30,
+        rotate_gitlab_token: bool = False,
+        notification_topic: sns.ITopic | None = None,
+        notification_email: str | None = None,
+        notify_on_success: bool = False,
+        dry_run: bool = False,
+        encryption_key: kms.IKey | None = None,
+        vpc: ec2.IVpc | None = None,
+        vpc_subnets: ec2.SubnetSelection | None = None,
+        security_groups: Sequence[ec2.ISecurityGroup] | None = None,
+        reserved_concurrent_executions: int | None = 1,
+        requests_layer: lambda_.ILayerVersion | None = None,
+        timeout: Duration = Duration.minutes(5),
+        memory_size: int = 256,
+        log_retention: logs.RetentionDays = logs.RetentionDays.THREE_MONTHS,
+    ):
+        super().__init__(scope, id_)
+        users = _check_users(users)
+        gitlab_url = check_https_url(gitlab_url, "gitlab_url")
+        check_at_least(rotation_period_days, 1, "rotation_period_days")
+        check_at_least(grace_period_hours, 0, "grace_period_hours")
+        check_at_least(deletion_window_days, 0, "deletion_window_days")
+        check_at_least(token_expiry_warning_days, 1, "token_expiry_warning_days")
+        if grace_period_hours >= rotation_period_days * 24:
+            raise ValueError(
+                f"grace_period_hours ({grace_period_hours}) must be shorter than the rotation period "
+                f"({rotation_period_days} days = {rotation_period_days * 24} hours)"
+            )
+        if schedule is None:
+            schedule = events.Schedule.expression(DEFAULT_ROTATION_SCHEDULE)
+        elif schedule.expression_string.startswith("cron("):
+            check_cron(schedule.expression_string, "schedule")
+        if vpc is None and (vpc_subnets is not None or security_groups is not None):
+            raise ValueError("vpc_subnets and security_groups need vpc: pass the VPC the function runs in")
+
+        self.topic = resolve_topic(
+            self, "Notifications", topic=notification_topic, email=notification_email, encryption_key=encryption_key
+        )
+
+        self.token_secret = gitlab_token_secret or secretsmanager.Secret(
+            self,
+            "GitLabToken",
+            description="GitLab API token (scope api) used to write CI/CD variables: replace the placeholder",
+            secret_object_value={"GITLAB_TOKEN": SecretValue.unsafe_plain_text(GITLAB_TOKEN_PLACEHOLDER)},
+            encryption_key=encryption_key,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        if gitlab_token_secret is None:
+            _acknowledge_rotation_outside_secrets_manager(
+                self.token_secret,
+                "The GitLab token is rotated in GitLab (or by this Lambda with rotate_gitlab_token), "
+                "not by a Secrets Manager rotation function.",
+            )
+
+        self.state_secrets: dict[str, secretsmanager.Secret] = {}
+        for user in users:
+            secret = secretsmanager.Secret(
+                self,
+                f"State-{user.iam_user}",
+                description=f"Access-key rotation state of IAM user {user.iam_user} (AWSCURRENT/AWSPENDING/AWSPREVIOUS)",
+                secret_string_value=SecretValue.unsafe_plain_text("{}"),
+                encryption_key=encryption_key,
+                removal_policy=RemovalPolicy.RETAIN,
+            )
+            _acknowledge_rotation_outside_secrets_manager(
+                secret, "This secret records the key that this construct's own Lambda rotates on its schedule."
+            )
+            self.state_secrets[user.iam_user] = secret
+
+        layers: list[lambda_.ILayerVersion] = [
+            requests_layer or RequestsLayer(self, "RequestsLayer", runtime=RUNTIME, architecture=ARCHITECTURE)
+        ]
+        environment = {
+            "GITLAB_URL": gitlab_url,
+            "GITLAB_TOKEN_SECRET_ARN": self.token_secret.secret_arn,
+            "ROTATION_PERIOD_DAYS": str(rotation_period_days),
+            "GRACE_PERIOD_HOURS": str(grace_period_hours),
+            "DELETION_WINDOW_DAYS": str(deletion_window_days),
+            "TOKEN_EXPIRY_WARNING_DAYS": str(token_expiry_warning_days),
+            "ROTATE_GITLAB_TOKEN": _flag(rotate_gitlab_token),
+            "NOTIFICATION_TOPIC_ARN": self.topic.topic_arn,
+            "NOTIFY_ON_SUCCESS": _flag(notify_on_success),
+            "DRY_RUN": _flag(dry_run),
+        }
+        if gitlab_ca_bundle is not None:
+            layers.append(GitLabCaBundleLayer(self, "GitLabCaBundle", pem_file=gitlab_ca_bundle))
+            environment["GITLAB_CA_BUNDLE"] = CA_BUNDLE_PATH
+        rotation_users = [
+            {
+                "iam_user": user.iam_user,
+                "state_secret_arn": self.state_secrets[user.iam_user].secret_arn,
+                "targets": [target.to_json() for target in user.targets],
+            }
+            for user in users
+        ]
+        environment["ROTATION_USERS"] = Stack.of(self).to_json_string(rotation_users)
+
+        job = MonitoredFunction(
+            self,
+            "Job",
+            handler=ROTATION_HANDLER,
+            description="Rotates IAM machine-user access keys into GitLab CI/CD variables",
+            environment=environment,
+            unresolved_environment={"ROTATION_USERS": rotation_users},
+            schedule=schedule,
+            topic=self.topic,
+            timeout=timeout,
+            memory_size=memory_size,
+            reserved_concurrent_executions=reserved_concurrent_executions,
+            log_retention=log_retention,
+            layers=layers,
+            encryption_key=encryption_key,
+            vpc=vpc,
+            vpc_subnets=vpc_subnets,
+            security_groups=security_groups,
+        )
+        self.function = job.function
+        self.role = job.role
+        self.rule = job.rule
+        self.log_group = job.log_group
+        self.dead_letter_queue = job.dead_letter_queue
+
+        self.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="RotateMachineUserKeys",
+                actions=_KEY_ACTIONS,
+                resources=[user_arn(self, user) for user in users],
+            )
+        )
+        self.token_secret.grant_read(self.role)
+        if rotate_gitlab_token:
+            self.role.add_to_principal_policy(
+                iam.PolicyStatement(
+                    sid="StoreRotatedGitLabToken",
+                    actions=["secretsmanager:PutSecretValue"],
+                    resources=[self.token_secret.secret_arn],
+                )
+            )
+            if self.token_secret.encryption_key is not None:
+                self.token_secret.encryption_key.grant_encrypt(self.role)
+        self.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="KeepRotationState",
+                actions=_STATE_SECRET_ACTIONS,
+                resources=[secret.secret_arn for secret in self.state_secrets.values()],
+            )
+        )
+        if encryption_key is not None:
+            encryption_key.grant_encrypt_decrypt(self.role)
+        self.topic.grant_publish(self.role)
+
+        self.token_expiry_alarm = self._token_expiry_alarm(token_expiry_warning_days)
+        self.token_expiry_alarm.add_alarm_action(cloudwatch_actions.SnsAction(self.topic))
+        self.alarms = [job.errors_alarm, job.dead_letter_alarm, self.token_expiry_alarm]
+
+    def _token_expiry_alarm(self, warning_days: int) -> cloudwatch.Alarm:
+        """Alarm while the Lambda logs ``{"event": "gitlab_token_expiring", "days_left": N}``."""
+        metric_filter = logs.MetricFilter(
+            self,
+            "TokenDaysLeft",
+            log_group=self.log_group,
+            filter_pattern=logs.FilterPattern.string_value("$.event", "=", TOKEN_EXPIRY_EVENT),
+            metric_namespace=f"GitLabKeyRotation/{self.node.path}",
+            metric_name="GitLabTokenDaysLeft",
+            metric_value="$.days_left",
+        )
+        return cloudwatch.Alarm(
+            self,
+            "TokenExpiryAlarm",
+            alarm_description=(
+                f"The GitLab token expires in {warning_days} days or less: create a new token (scope api) and put it "
+                "into the token secret as {\"GITLAB_TOKEN\": \"...\"}."
+            ),
+            metric=metric_filter.metric(period=Duration.days(1), statistic="Minimum"),
+            threshold=warning_days,
+            evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.LESS_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+
+
+def _check_users(users: Sequence[RotatedUser]) -> tuple[RotatedUser, ...]:
+    users = tuple(users)
+    if not users:
+        raise ValueError("users must name at least one IAM machine user to rotate")
+    names: set[str] = set()
+    slots: dict[tuple[str, str, str, str], str] = {}
+    for user in users:
+        if not isinstance(user, RotatedUser):
+            raise ValueError(f"users must be RotatedUser objects, got {user!r}")
+        if user.iam_user.lower() in names:
+            raise ValueError(f"IAM user {user.iam_user!r} is listed twice in users (IAM names ignore case)")
+        names.add(user.iam_user.lower())
+        for slot in user.variable_slots:
+            if slot in slots:
+                kind, target_id, scope, variable = slot
+                raise ValueError(
+                    f"{kind} {target_id!r} variable {variable!r} at environment scope {scope!r} would receive the keys "
+                    f"of both {slots[slot]!r} and {user.iam_user!r}: give each its own variable or scope"
+                )
+            slots[slot] = user.iam_user
+    return users
+
+
+def _flag(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def _acknowledge_rotation_outside_secrets_manager(secret: secretsmanager.Secret, reason: str) -> None:
+    Validations.of(secret).acknowledge(Acknowledgment(id="AwsSolutions-SMG4", reason=reason))

@@ -1,0 +1,104 @@
+"""``KeyRotationStack``: the deployable unit, composed from the typed config of ``stacks.config``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import Duration, Stack
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_events as events
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_secretsmanager as secretsmanager
+from constructs import Construct
+
+from stacks.config import RETENTION_BY_DAYS, AppConfig, VpcConfig
+from stacks.developer_key_revocation import DeveloperKeyRevocation
+from stacks.gitlab_key_rotation import GitLabKeyRotation
+from stacks.notifications import resolve_topic
+
+
+class KeyRotationStack(Stack):
+    """``GitLabKeyRotation`` (construct id ``Rotation``) and, unless disabled,
+    ``DeveloperKeyRevocation`` (``Revocation``), sharing one SNS topic; the revocation role is
+    denied any key change on the rotation users."""
+
+    def __init__(self, scope: Construct, id_: str, *, config: AppConfig, **kwargs: Any):
+        super().__init__(scope, id_, **kwargs)
+        encryption_key = (
+            kms.Key.from_key_arn(self, "EncryptionKey", config.kms_key_arn) if config.kms_key_arn else None
+        )
+        self.topic = resolve_topic(
+            self, "Notifications", topic=None, email=config.notification_email, encryption_key=encryption_key
+        )
+        retention = RETENTION_BY_DAYS[config.log_retention_days]
+
+        rotation, gitlab = config.rotation, config.gitlab
+        vpc_props = _vpc_props(self, rotation.vpc) if rotation.vpc else {}
+        self.rotation = GitLabKeyRotation(
+            self,
+            "Rotation",
+            users=rotation.users,
+            gitlab_url=gitlab.url,
+            gitlab_token_secret=(
+                secretsmanager.Secret.from_secret_complete_arn(self, "GitLabToken", gitlab.token_secret_arn)
+                if gitlab.token_secret_arn
+                else None
+            ),
+            gitlab_ca_bundle=gitlab.ca_bundle_file,
+            schedule=events.Schedule.expression(rotation.schedule),
+            rotation_period_days=rotation.period_days,
+            grace_period_hours=rotation.grace_period_hours,
+            deletion_window_days=rotation.deletion_window_days,
+            token_expiry_warning_days=gitlab.token_expiry_warning_days,
+            rotate_gitlab_token=gitlab.rotate_token,
+            notification_topic=self.topic,
+            notify_on_success=rotation.notify_on_success,
+            dry_run=rotation.dry_run,
+            encryption_key=encryption_key,
+            reserved_concurrent_executions=rotation.reserved_concurrency,
+            timeout=Duration.seconds(rotation.timeout_seconds),
+            memory_size=rotation.memory_mb,
+            log_retention=retention,
+            **vpc_props,
+        )
+
+        revocation = config.revocation
+        self.revocation = (
+            DeveloperKeyRevocation(
+                self,
+                "Revocation",
+                groups=revocation.groups,
+                schedule=events.Schedule.expression(revocation.schedule),
+                protected_users=[user.iam_user for user in rotation.users],
+                exempt_users=revocation.exempt_users,
+                exempt_tag_key=revocation.exempt_tag_key,
+                action=revocation.action,
+                min_key_age_days=revocation.min_key_age_days,
+                max_workers=revocation.max_workers,
+                dry_run=revocation.dry_run,
+                notification_topic=self.topic,
+                encryption_key=encryption_key,
+                timeout=Duration.seconds(revocation.timeout_seconds),
+                memory_size=revocation.memory_mb,
+                log_retention=retention,
+            )
+            if revocation.enabled
+            else None
+        )
+
+
+def _vpc_props(scope: Construct, vpc: VpcConfig) -> dict[str, Any]:
+    """The rotation function's placement from ids alone: no lookup, so synth needs no credentials."""
+    subnets = [ec2.Subnet.from_subnet_id(scope, f"Subnet{i}", subnet) for i, subnet in enumerate(vpc.subnet_ids)]
+    props: dict[str, Any] = {
+        "vpc": ec2.Vpc.from_vpc_attributes(
+            scope, "Vpc", vpc_id=vpc.vpc_id, availability_zones=[s.availability_zone for s in subnets]
+        ),
+        "vpc_subnets": ec2.SubnetSelection(subnets=subnets),
+    }
+    if vpc.security_group_ids:
+        props["security_groups"] = [
+            ec2.SecurityGroup.from_security_group_id(scope, f"SecurityGroup{i}", group)
+            for i, group in enumerate(vpc.security_group_ids)
+        ]
+    return props

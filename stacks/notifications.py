@@ -1,0 +1,55 @@
+"""The SNS topic that alarms and the functions' own messages go to: passed in, or created here."""
+
+from __future__ import annotations
+
+import re
+
+from aws_cdk import Validations, Acknowledgment
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from aws_cdk import aws_iam as iam
+from constructs import Construct
+
+_EMAIL = re.compile(r"\A[^@\s]+@[^@\s]+\.[^@\s]+\Z")
+
+
+def check_email(address: object, where: str) -> str:
+    if not isinstance(address, str) or not _EMAIL.match(address):
+        raise ValueError(f"{where} must be an e-mail address like 'platform-team@example.com', got {address!r}")
+    return address
+
+
+def resolve_topic(
+    scope: Construct,
+    id_: str,
+    *,
+    topic: sns.ITopic | None,
+    email: str | None,
+    encryption_key: kms.IKey | None,
+) -> sns.ITopic:
+    """``topic`` when given, else a new topic (SSL-only, encrypted with ``encryption_key`` if given).
+
+    ``email`` subscribes that address to whichever topic is used (the address must confirm it).
+    """
+    if topic is None:
+        created = sns.Topic(scope, id_, enforce_ssl=True, master_key=encryption_key)
+        if encryption_key is not None:
+            # CloudWatch alarms publish to an encrypted topic only if the key lets them.
+            encryption_key.grant(
+                iam.ServicePrincipal("cloudwatch.amazonaws.com"), "kms:Decrypt", "kms:GenerateDataKey*"
+            )
+        else:
+            Validations.of(created).acknowledge(
+                Acknowledgment(
+                    id="AwsSolutions-SNS2",
+                    reason=(
+                        "Alarm and job notifications carry names and counts, never a secret. The AWS managed "
+                        "SNS key would stop CloudWatch alarms from publishing; pass encryption_key to use a CMK."
+                    ),
+                )
+            )
+        topic = created
+    if email is not None:
+        topic.add_subscription(subscriptions.EmailSubscription(check_email(email, "notification_email")))
+    return topic

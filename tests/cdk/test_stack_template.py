@@ -1,0 +1,318 @@
+"""The default stack (cdk.json's config), resource by resource: properties, policy actions AND
+resources, schedules, alarms, and the Lambda environments read back through the Lambdas' own
+settings parsers."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from aws_cdk.assertions import Match, Template
+
+from stacks.gitlab_key_rotation import GITLAB_TOKEN_PLACEHOLDER
+from tests.cdk.synth import Synthesis, render, resources
+
+USER_ARN = {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":iam::", {"Ref": "AWS::AccountId"}, ":user/ci-deployer"]]}
+
+
+def iam_arn(rest: str) -> dict:
+    return {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":iam::", {"Ref": "AWS::AccountId"}, f":{rest}"]]}
+
+
+@pytest.fixture(scope="module")
+def template(default_synth: Synthesis) -> Template:
+    return Template.from_json(default_synth.template())
+
+
+@pytest.fixture(scope="module")
+def raw(default_synth: Synthesis) -> dict:
+    return default_synth.template()
+
+
+def logical_id(raw: dict, resource_type: str, contains: str) -> str:
+    (found,) = [k for k in resources(raw, resource_type) if contains in k]
+    return found
+
+
+def function(raw: dict, handler: str) -> dict:
+    (found,) = [r for r in resources(raw, "AWS::Lambda::Function").values() if r["Properties"]["Handler"] == handler]
+    return found
+
+
+def policy_statements(raw: dict, role_contains: str) -> list[dict]:
+    (policy,) = [
+        r for r in resources(raw, "AWS::IAM::Policy").values() if role_contains in r["Properties"]["Roles"][0]["Ref"]
+    ]
+    return policy["Properties"]["PolicyDocument"]["Statement"]
+
+
+def test_resource_counts(template: Template) -> None:
+    for resource_type, count in {
+        "AWS::Lambda::Function": 2,
+        "AWS::Lambda::LayerVersion": 1,
+        "AWS::IAM::Role": 2,
+        "AWS::IAM::Policy": 2,
+        "AWS::SecretsManager::Secret": 2,
+        "AWS::Events::Rule": 2,
+        "AWS::SQS::Queue": 2,
+        "AWS::Logs::LogGroup": 2,
+        "AWS::Logs::MetricFilter": 1,
+        "AWS::CloudWatch::Alarm": 5,
+        "AWS::SNS::Topic": 1,
+        "AWS::SNS::Subscription": 1,
+        "AWS::IAM::ManagedPolicy": 0,
+    }.items():
+        template.resource_count_is(resource_type, count)
+
+
+def test_stateful_logical_ids_are_pinned(raw: dict) -> None:
+    # Renaming a construct on these paths would replace the secrets and lose the keys' state.
+    assert "RotationGitLabToken54FF3006" in raw["Resources"]
+    assert "RotationStatecideployerBF057DB3" in raw["Resources"]
+
+
+@pytest.mark.parametrize(
+    ("handler", "timeout", "memory", "reserved"),
+    [("rotation.handler.handler", 300, 256, 1), ("revocation.handler.handler", 600, 512, Match.absent())],
+)
+def test_functions(template: Template, handler: str, timeout: int, memory: int, reserved: object) -> None:
+    template.has_resource_properties(
+        "AWS::Lambda::Function",
+        {
+            "Handler": handler,
+            "Runtime": "python3.14",
+            "Architectures": ["arm64"],
+            "Timeout": timeout,
+            "MemorySize": memory,
+            "ReservedConcurrentExecutions": reserved,
+            "LoggingConfig": {"LogFormat": "JSON", "ApplicationLogLevel": "INFO", "LogGroup": {"Ref": Match.any_value()}},
+        },
+    )
+
+
+def test_both_functions_share_one_code_asset(raw: dict) -> None:
+    keys = {function(raw, h)["Properties"]["Code"]["S3Key"] for h in ("rotation.handler.handler", "revocation.handler.handler")}
+    assert len(keys) == 1
+
+
+def test_requests_layer_on_the_rotation_function_only(raw: dict) -> None:
+    layer_id = logical_id(raw, "AWS::Lambda::LayerVersion", "RequestsLayer")
+    layer = raw["Resources"][layer_id]["Properties"]
+    assert layer["CompatibleRuntimes"] == ["python3.14"]
+    assert layer["CompatibleArchitectures"] == ["arm64"]
+    assert function(raw, "rotation.handler.handler")["Properties"]["Layers"] == [{"Ref": layer_id}]
+    assert "Layers" not in function(raw, "revocation.handler.handler")["Properties"]
+
+
+def test_async_retries_off_with_failed_runs_queue(template: Template, raw: dict) -> None:
+    for queue_id in resources(raw, "AWS::SQS::Queue"):
+        template.has_resource_properties(
+            "AWS::Lambda::EventInvokeConfig",
+            {
+                "MaximumRetryAttempts": 0,
+                "Qualifier": "$LATEST",
+                "DestinationConfig": {"OnFailure": {"Destination": {"Fn::GetAtt": [queue_id, "Arn"]}}},
+            },
+        )
+    template.resource_properties_count_is("AWS::SQS::Queue", {"SqsManagedSseEnabled": True}, 2)
+    template.resource_properties_count_is(
+        "AWS::SQS::QueuePolicy",
+        {
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [Match.object_like({"Effect": "Deny", "Condition": {"Bool": {"aws:SecureTransport": "false"}}})]
+                )
+            }
+        },
+        2,
+    )
+
+
+def test_log_groups_have_retention(template: Template) -> None:
+    template.resource_properties_count_is("AWS::Logs::LogGroup", {"RetentionInDays": 90}, 2)
+
+
+@pytest.mark.parametrize(
+    ("handler", "expression"),
+    [("rotation", "cron(0 6-18 ? * MON-FRI *)"), ("revocation", "cron(55 23 ? * FRI *)")],
+)
+def test_schedules_target_their_function_with_the_queue_as_dlq(raw: dict, handler: str, expression: str) -> None:
+    function_id = next(k for k, v in resources(raw, "AWS::Lambda::Function").items() if v["Properties"]["Handler"].startswith(handler))
+    (rule,) = [
+        r["Properties"]
+        for r in resources(raw, "AWS::Events::Rule").values()
+        if r["Properties"]["Targets"][0]["Arn"] == {"Fn::GetAtt": [function_id, "Arn"]}
+    ]
+    assert rule["ScheduleExpression"] == expression
+    assert rule["State"] == "ENABLED"
+    target = rule["Targets"][0]
+    assert "Input" not in target  # the scheduled event itself
+    assert target["RetryPolicy"] == {"MaximumEventAgeInSeconds": 7200, "MaximumRetryAttempts": 3}
+    assert target["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0].startswith(handler.capitalize())
+
+
+def test_roles_trust_lambda_and_carry_no_managed_policy(raw: dict) -> None:
+    for role in resources(raw, "AWS::IAM::Role").values():
+        props = role["Properties"]
+        assert props["AssumeRolePolicyDocument"]["Statement"] == [
+            {"Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}}
+        ]
+        assert "ManagedPolicyArns" not in props
+        assert "Policies" not in props
+
+
+def test_rotation_policy_is_exactly_scoped(raw: dict) -> None:
+    statements = policy_statements(raw, "RotationJobRole")
+    log_group = logical_id(raw, "AWS::Logs::LogGroup", "Rotation")
+    queue = logical_id(raw, "AWS::SQS::Queue", "Rotation")
+    token = logical_id(raw, "AWS::SecretsManager::Secret", "GitLabToken")
+    state = logical_id(raw, "AWS::SecretsManager::Secret", "State")
+    topic = logical_id(raw, "AWS::SNS::Topic", "Notifications")
+    assert [(s["Effect"], s["Action"], s["Resource"]) for s in statements] == [
+        ("Allow", ["logs:CreateLogStream", "logs:PutLogEvents"], {"Fn::GetAtt": [log_group, "Arn"]}),
+        ("Allow", ["sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"], {"Fn::GetAtt": [queue, "Arn"]}),
+        (
+            "Allow",
+            ["iam:ListAccessKeys", "iam:CreateAccessKey", "iam:UpdateAccessKey", "iam:DeleteAccessKey", "iam:GetAccessKeyLastUsed"],
+            USER_ARN,
+        ),
+        ("Allow", ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"], {"Ref": token}),
+        (
+            "Allow",
+            [
+                "secretsmanager:GetSecretValue",
+                "secretsmanager:DescribeSecret",
+                "secretsmanager:PutSecretValue",
+                "secretsmanager:UpdateSecretVersionStage",
+            ],
+            {"Ref": state},
+        ),
+        ("Allow", "sns:Publish", {"Ref": topic}),
+    ]
+    assert all("Condition" not in s for s in statements)
+
+
+def test_revocation_policy_is_scoped_and_denies_the_rotation_user(raw: dict) -> None:
+    statements = policy_statements(raw, "RevocationJobRole")
+    log_group = logical_id(raw, "AWS::Logs::LogGroup", "Revocation")
+    queue = logical_id(raw, "AWS::SQS::Queue", "Revocation")
+    topic = logical_id(raw, "AWS::SNS::Topic", "Notifications")
+    assert [(s["Effect"], s["Action"], s["Resource"]) for s in statements] == [
+        ("Allow", ["logs:CreateLogStream", "logs:PutLogEvents"], {"Fn::GetAtt": [log_group, "Arn"]}),
+        ("Allow", ["sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"], {"Fn::GetAtt": [queue, "Arn"]}),
+        ("Allow", "iam:GetGroup", [iam_arn("group/developers"), iam_arn("group/contractors")]),
+        ("Allow", ["iam:ListAccessKeys", "iam:DeleteAccessKey", "iam:ListUserTags"], iam_arn("user/*")),
+        (
+            "Deny",
+            ["iam:CreateAccessKey", "iam:UpdateAccessKey", "iam:DeleteAccessKey"],
+            [iam_arn("user/ci-deployer"), iam_arn("user/*/ci-deployer")],
+        ),
+        ("Allow", "sns:Publish", {"Ref": topic}),
+    ]
+
+
+def test_secrets_start_with_non_secret_values_and_are_retained(template: Template) -> None:
+    template.has_resource(
+        "AWS::SecretsManager::Secret",
+        {
+            "Properties": {"SecretString": json.dumps({"GITLAB_TOKEN": GITLAB_TOKEN_PLACEHOLDER}, separators=(",", ":"))},
+            "DeletionPolicy": "Retain",
+        },
+    )
+    template.has_resource(
+        "AWS::SecretsManager::Secret",
+        {"Properties": {"SecretString": "{}", "Description": Match.string_like_regexp("ci-deployer")}, "DeletionPolicy": "Retain"},
+    )
+
+
+def test_alarms_go_to_the_topic(raw: dict) -> None:
+    topic = logical_id(raw, "AWS::SNS::Topic", "Notifications")
+    alarms = resources(raw, "AWS::CloudWatch::Alarm").values()
+    assert all(a["Properties"]["AlarmActions"] == [{"Ref": topic}] for a in alarms)
+    metrics = sorted((a["Properties"]["Namespace"], a["Properties"]["MetricName"]) for a in alarms)
+    assert metrics == [
+        ("AWS/Lambda", "Errors"),
+        ("AWS/Lambda", "Errors"),
+        ("AWS/SQS", "ApproximateNumberOfMessagesVisible"),
+        ("AWS/SQS", "ApproximateNumberOfMessagesVisible"),
+        ("GitLabKeyRotation/KeyRotationStack/Rotation", "GitLabTokenDaysLeft"),
+    ]
+
+
+def test_token_expiry_metric_filter_and_alarm(template: Template) -> None:
+    template.has_resource_properties(
+        "AWS::Logs::MetricFilter",
+        {
+            "FilterPattern": '{ $.event = "gitlab_token_expiring" }',
+            "MetricTransformations": [
+                {
+                    "MetricName": "GitLabTokenDaysLeft",
+                    "MetricNamespace": "GitLabKeyRotation/KeyRotationStack/Rotation",
+                    "MetricValue": "$.days_left",
+                }
+            ],
+        },
+    )
+    template.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "MetricName": "GitLabTokenDaysLeft",
+            "Statistic": "Minimum",
+            "Period": 86400,
+            "Threshold": 30,
+            "ComparisonOperator": "LessThanOrEqualToThreshold",
+            "TreatMissingData": "notBreaching",
+        },
+    )
+
+
+def test_topic_is_ssl_only_with_the_configured_email(template: Template) -> None:
+    template.has_resource_properties(
+        "AWS::SNS::TopicPolicy",
+        {"PolicyDocument": {"Statement": Match.array_with([Match.object_like({"Effect": "Deny", "Condition": {"Bool": {"aws:SecureTransport": "false"}}})])}},
+    )
+    template.has_resource_properties("AWS::SNS::Subscription", {"Protocol": "email", "Endpoint": "platform-team@example.com"})
+
+
+def test_rotation_environment_is_read_by_the_lambda_settings(raw: dict) -> None:
+    from rotation.settings import RotationSettings
+
+    refs = {k: f"arn:aws:secretsmanager:eu-west-1:123456789012:secret:{k}-AbCdEf" for k in resources(raw, "AWS::SecretsManager::Secret")}
+    refs |= {k: f"arn:aws:sns:eu-west-1:123456789012:{k}" for k in resources(raw, "AWS::SNS::Topic")}
+    env = render(function(raw, "rotation.handler.handler")["Properties"]["Environment"]["Variables"], refs)
+    settings = RotationSettings.from_env(env)
+    assert settings.gitlab_url == "https://gitlab.com"
+    assert settings.gitlab_token_secret_arn == refs["RotationGitLabToken54FF3006"]
+    assert settings.notification_topic_arn.startswith("arn:aws:sns:")
+    assert (settings.rotation_period_days, settings.grace_period_hours, settings.deletion_window_days) == (30, 24, 7)
+    assert settings.gitlab_ca_bundle is None and not settings.dry_run and not settings.rotate_gitlab_token
+    (user,) = settings.users
+    assert user.iam_user == "ci-deployer"
+    assert user.state_secret_arn == refs["RotationStatecideployerBF057DB3"]
+    assert [(t.kind, t.id, t.environment_scope, t.access_key_id_variable) for t in user.targets] == [
+        ("group", "example-org/platform", "*", "AWS_ACCESS_KEY_ID"),
+        ("project", "example-org/platform/deploy-tools", "production", "PROD_AWS_ACCESS_KEY_ID"),
+    ]
+
+
+def test_revocation_environment_is_read_by_the_lambda_settings(raw: dict) -> None:
+    from revocation.settings import RevocationSettings
+
+    refs = {k: f"arn:aws:sns:eu-west-1:123456789012:{k}" for k in resources(raw, "AWS::SNS::Topic")}
+    env = render(function(raw, "revocation.handler.handler")["Properties"]["Environment"]["Variables"], refs)
+    settings = RevocationSettings.from_env(env)
+    assert settings.groups == ("developers", "contractors")
+    assert settings.protected_users == frozenset({"ci-deployer"})
+    assert settings.exempt_tag_key == "key-revocation:exempt"
+    assert (settings.action, settings.min_key_age_days, settings.max_workers, settings.dry_run) == ("delete", 0, 16, False)
+
+
+@pytest.mark.parametrize("module", ["rotation", "revocation"])
+def test_environment_names_are_those_the_settings_contract_documents(raw: dict, module: str) -> None:
+    import importlib
+    import re
+
+    documented = set(re.findall(r"^``([A-Z_]+)``", importlib.import_module(f"{module}.settings").__doc__, re.M))
+    variables = function(raw, f"{module}.handler.handler")["Properties"]["Environment"]["Variables"]
+    optional = {"GITLAB_CA_BUNDLE"}  # only with a CA bundle configured
+    assert set(variables) == documented - optional
