@@ -73,13 +73,14 @@ def rate_limited(
     return {"status": 429, "body": body, "headers": headers}
 
 
-@dataclass(frozen=True)
+@dataclass
 class LoggedRequest:
-    """One request as the server saw it. Never a body, a value or a token: the query holds only
-    the parameters GitLab takes in the URL (``filter[environment_scope]``, ``page``...)."""
+    """One request as the server saw it, logged when it arrived. Never a body, a value or a
+    token: the query holds only the parameters GitLab takes in the URL
+    (``filter[environment_scope]``, ``page``, ``per_page``)."""
 
     method: str
     path: str  # raw, URL-encoded
-    query: str
-    status: int | None  # None: the connection was dropped without an answer
+    query: dict[str, str]  # decoded: {"filter[environment_scope]": "*"}
     faulted: bool  # answered (or delayed, or dropped) by an injected fault
+    status: int | None = None  # None: no answer (yet): still delayed, or the connection was dropped

@@ -15,7 +15,7 @@ from datetime import date, datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Iterable, Protocol
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import parse_qs
 
 import trustme
 
@@ -69,6 +69,7 @@ class GitLabServer:
         self._thread: threading.Thread | None = None
         self._tempdir: str | None = None
         self._ca_bundle: str | None = None
+        self._base_url = ""  # kept after stop() for answers still in flight
 
     # lifecycle --------------------------------------------------------------------------
 
@@ -84,6 +85,7 @@ class GitLabServer:
             # the handshake happens in the connection's thread, not in the accept loop
             httpd.socket = context.wrap_socket(httpd.socket, server_side=True, do_handshake_on_connect=False)
         self._httpd = httpd
+        self._base_url = f"{'https' if self.tls else 'http'}://127.0.0.1:{httpd.server_address[1]}"
         self._thread = threading.Thread(
             target=httpd.serve_forever, kwargs={"poll_interval": 0.01}, name="gitlab-server", daemon=True
         )
@@ -112,7 +114,7 @@ class GitLabServer:
         """Base URL to give a client, e.g. ``https://127.0.0.1:41234`` (no ``/api/v4``)."""
         if self._httpd is None:
             raise RuntimeError("the GitLab server is not running: call start() or use it as a context manager")
-        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self._httpd.server_address[1]}"
+        return self._base_url
 
     @property
     def ca_bundle(self) -> str | None:
@@ -328,9 +330,9 @@ class GitLabServer:
 
     @property
     def requests(self) -> list[LoggedRequest]:
-        """Every request served so far, in arrival order."""
+        """Every request received so far, in arrival order (copies)."""
         with self._lock:
-            return list(self._log)
+            return [dataclasses.replace(entry, query=dict(entry.query)) for entry in self._log]
 
     def clear_log(self) -> None:
         with self._lock:
@@ -371,29 +373,32 @@ class GitLabServer:
     def _find(container: Container, key: str, environment_scope: str) -> Variable | None:
         return next((v for v in container.variables if v.key == key and v.environment_scope == environment_scope), None)
 
-    def _serve(self, request: api.Request) -> tuple[Response | None, bool]:
-        """The answer to one request (None: drop the connection) and whether a fault made it."""
+    def _serve(self, request: api.Request) -> Response | None:
+        """The answer to one request (None: drop the connection), logged."""
+        query = {k: v[0] for k, v in parse_qs(request.query, keep_blank_values=True).items() if k in _LOGGED_QUERY_PARAMETERS}
         with self._lock:
             fault = first_claim(self._faults, request.method, request.path)
-            answer = api.handle(self._world, request, self.url) if fault is None or fault.after_effect else None
-        if fault is None:
-            return answer, False
+            entry = LoggedRequest(request.method, request.path, query, faulted=fault is not None)
+            self._log.append(entry)
+            answer = api.handle(self._world, request, self._base_url) if fault is None or fault.after_effect else None
+        if fault is not None:
+            answer = self._faulted_answer(fault, request, answer)
+        with self._lock:
+            entry.status = answer.status if answer else None
+        return answer
+
+    def _faulted_answer(self, fault: Fault, request: api.Request, real: Response | None) -> Response | None:
         if fault.delay:
             time.sleep(fault.delay)
         if fault.disconnect:
-            return None, True
+            return None
         injected = fault.response()
         if injected is not None:
-            return injected, True
-        if answer is None:
+            return injected
+        if real is None:
             with self._lock:
-                answer = api.handle(self._world, request, self.url)
-        return answer, True
-
-    def _record(self, request: api.Request, status: int | None, faulted: bool) -> None:
-        kept = {k: v for k, v in parse_qs(request.query, keep_blank_values=True).items() if k in _LOGGED_QUERY_PARAMETERS}
-        with self._lock:
-            self._log.append(LoggedRequest(request.method, request.path, urlencode(kept, doseq=True), status, faulted))
+                real = api.handle(self._world, request, self._base_url)
+        return real
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -412,8 +417,7 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         path, _, query = self.path.partition("?")
         request = api.Request(self.command, path, query, self.headers, self.rfile.read(length) if length else b"")
-        response, faulted = gitlab._serve(request)
-        gitlab._record(request, response.status if response else None, faulted)
+        response = gitlab._serve(request)
         if response is None:
             self.close_connection = True
             return

@@ -453,7 +453,7 @@ def test_the_request_log_holds_no_value_and_no_token(gitlab, world):
     call(gitlab, "GET", APP + "/variables/AWS_SECRET_ACCESS_KEY", world, params={"filter[environment_scope]": "*", "value": AWS_SECRET})
     log = repr(gitlab.requests)
     assert AWS_SECRET not in log and world not in log
-    assert gitlab.requests[-1].query == "filter%5Benvironment_scope%5D=%2A"
+    assert gitlab.requests[-1].query == {"filter[environment_scope]": "*"}
 
 
 def test_inject_refuses_rules_that_cannot_fire(gitlab):

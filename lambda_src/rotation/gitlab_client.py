@@ -1,0 +1,518 @@
+"""``GitLabClient``: the ``rotation.gitlab_port.GitLab`` Protocol over GitLab's REST API (``requests``).
+
+Follows ../shared/GITLAB_API.md: ``filter[environment_scope]`` on every read, write and delete of
+a variable; the upsert GET -> PUT, or POST (and after a POST that got no clear answer, GET again;
+after "has already been taken", PUT); a read-back after every write. Retries come from urllib3's
+``Retry`` mounted on the session (``GitLabRetry``); the client itself only adds what urllib3
+cannot know: a POST must not be blindly repeated, and a 409 "Resource lock" is worth a retry while
+a 409 "multiple variables" is not.
+
+No message, log line or return value contains a variable's value or the token.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from datetime import date
+from typing import Callable, NoReturn
+from urllib.parse import quote
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import InvalidHeader
+from urllib3.util.retry import Retry
+
+from rotation.gitlab_port import (
+    GitLabAuthError,
+    GitLabError,
+    GitLabForbiddenError,
+    GitLabNotFoundError,
+    GitLabRejectedError,
+    TokenInfo,
+)
+from rotation.settings import GitLabTarget
+
+logger = logging.getLogger(__name__)
+
+Sleep = Callable[[float], None]
+
+DEFAULT_TIMEOUT = (3.05, 20.0)  # (connect, read) seconds
+RETRIED_STATUSES = frozenset({429, 502, 503, 504})
+IDEMPOTENT_METHODS = frozenset({"GET", "PUT", "DELETE"})
+_VARIABLE_NOT_FOUND = frozenset({"404 Variable Not Found", "404 GroupVariable Not Found"})
+_RESOURCE_LOCK = "409 Conflict: Resource lock"
+
+
+class GitLabRetry(Retry):
+    """urllib3's ``Retry``, taught GitLab's habits.
+
+    - 429 is retried for every method, POST included: GitLab refused it before doing anything.
+      502/503/504 and read errors are retried for GET, PUT and DELETE only: a POST that got no
+      answer may have landed, so ``GitLabClient`` looks before it posts again.
+    - The wait is ``Retry-After`` when present, else ``RateLimit-Reset`` (epoch seconds) on a
+      429, else ``backoff_factor * 2**(n-1)`` plus up to ``backoff_jitter``; never more than
+      ``backoff_max``.
+    - ``sleep`` and ``clock`` are parameters, so tests can record the waits instead of waiting.
+    """
+
+    RETRY_AFTER_STATUS_CODES = frozenset({429, 503})
+
+    def __init__(self, *args: object, sleep: Sleep = time.sleep, clock: Callable[[], float] = time.time, **kwargs: object):
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.sleep_function = sleep
+        self.clock = clock
+
+    def new(self, **kw: object) -> GitLabRetry:
+        return super().new(sleep=self.sleep_function, clock=self.clock, **kw)
+
+    def is_retry(self, method: str, status_code: int, has_retry_after: bool = False) -> bool:
+        if status_code == 429:
+            return True
+        return super().is_retry(method, status_code, has_retry_after)
+
+    def get_retry_after(self, response) -> float | None:  # type: ignore[no-untyped-def]
+        try:
+            seconds = super().get_retry_after(response)
+        except InvalidHeader:
+            seconds = None
+        reset = response.headers.get("RateLimit-Reset", "").strip()
+        if seconds is None and response.status == 429 and reset.isdigit():
+            seconds = max(0.0, int(reset) - self.clock())
+        return None if seconds is None else min(float(seconds), self.backoff_max)
+
+    def sleep_for_retry(self, response) -> bool:  # type: ignore[no-untyped-def]
+        seconds = self.get_retry_after(response)
+        if seconds is None:
+            return False
+        self.sleep_function(seconds)
+        return True
+
+    def get_backoff_time(self) -> float:
+        attempts = len(self.history)
+        if attempts == 0:
+            return 0.0
+        value = self.backoff_factor * 2 ** (attempts - 1) + random.uniform(0, self.backoff_jitter)
+        return min(self.backoff_max, value)
+
+    def _sleep_backoff(self) -> None:
+        self.sleep_function(self.get_backoff_time())
+
+
+class GitLabClient:
+    """The rotation's GitLab: one token, one base URL (``https://gitlab.com`` or self-managed,
+    without ``/api/v4``), any number of group and project targets.
+
+    ``timeout`` is (connect, read) seconds for every call. ``retries`` bounds the retries of one
+    call (429, 502/503/504, connection errors) and of the client's own loops; ``backoff`` is the
+    first backoff in seconds (doubling, plus up to as much jitter); ``max_wait`` caps any single
+    wait, including ``Retry-After``. ``ca_bundle`` is a PEM file to trust instead of the system
+    CAs; it is passed as ``verify=`` on each request because ``REQUESTS_CA_BUNDLE`` would
+    otherwise override a session-wide setting.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        *,
+        ca_bundle: str | None = None,
+        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+        retries: int = 4,
+        backoff: float = 0.5,
+        max_wait: float = 30.0,
+        sleep: Sleep = time.sleep,
+        clock: Callable[[], float] = time.time,
+    ):
+        if not base_url.startswith(("https://", "http://")):
+            raise ValueError(f"base_url must be an http(s) URL such as https://gitlab.com, got {base_url!r}")
+        if not token:
+            raise ValueError("token is empty: the GitLab token secret must hold a personal access token")
+        self.base_url = base_url.rstrip("/")
+        self._api = self.base_url + "/api/v4"
+        self._verify: str | bool = ca_bundle or True
+        self._timeout = timeout
+        self._retries = retries
+        self._backoff = backoff
+        self._max_wait = max_wait
+        self._sleep = sleep
+        self._session = requests.Session()
+        self._session.headers.update({"PRIVATE-TOKEN": token, "Accept": "application/json", "User-Agent": "gitlab-key-rotation"})
+        retry = GitLabRetry(
+            total=retries,
+            connect=retries,
+            read=retries,
+            status=retries,
+            other=0,  # TLS and other local failures: retrying will not help
+            allowed_methods=IDEMPOTENT_METHODS,
+            status_forcelist=RETRIED_STATUSES,
+            backoff_factor=backoff,
+            backoff_jitter=backoff,
+            backoff_max=max_wait,
+            raise_on_status=False,
+            respect_retry_after_header=True,
+            sleep=sleep,
+            clock=clock,
+        )
+        self._session.mount(self.base_url + "/", HTTPAdapter(max_retries=retry))
+
+    def close(self) -> None:
+        self._session.close()
+
+    # tokens -------------------------------------------------------------------------------
+
+    def token_info(self) -> TokenInfo:
+        what = "reading the GitLab token's own details (GET /personal_access_tokens/self)"
+        response = self._send("GET", "/personal_access_tokens/self", what)
+        if response.status_code != 200:
+            self._fail(response, what)
+        return _token_info(self._json_object(response, what), what)
+
+    def rotate_token(self, expires_at: date | None = None) -> tuple[TokenInfo, str]:
+        what = "rotating the GitLab token (POST /personal_access_tokens/self/rotate)"
+        body = {"expires_at": expires_at.isoformat()} if expires_at else None
+        try:
+            response = self._send("POST", "/personal_access_tokens/self/rotate", what, body=body)
+        except GitLabError:
+            self._rotation_outcome_unknown(what, "no answer")
+        if response.status_code >= 500:
+            self._rotation_outcome_unknown(what, f"answer {response.status_code}")
+        if response.status_code != 200:
+            self._fail(response, what)
+        data = self._json_object(response, what)
+        new_token = data.get("token")
+        if not isinstance(new_token, str) or not new_token:
+            raise GitLabError(f"{what}: the answer holds no new token; the old token may already be revoked", response.status_code)
+        self._session.headers["PRIVATE-TOKEN"] = new_token
+        return _token_info(data, what), new_token
+
+    def _rotation_outcome_unknown(self, what: str, outcome: str) -> NoReturn:
+        """A rotation whose answer was lost may have revoked the old token: find out which."""
+        try:
+            self.token_info()
+        except GitLabAuthError:
+            raise GitLabAuthError(
+                f"{what}: GitLab gave {outcome}, and the old token no longer works: the rotation landed and the new "
+                "token was lost. Create a new personal access token with scope api and store it in the GitLab token secret.",
+                None,
+            ) from None
+        raise GitLabError(f"{what}: GitLab gave {outcome}; the old token still works, nothing changed; re-run later", None)
+
+    # targets and variables ----------------------------------------------------------------
+
+    def check_target(self, target: GitLabTarget) -> None:
+        what = f"checking {target.label}"
+        scopes = self.token_info().scopes
+        if "api" not in scopes:
+            raise GitLabForbiddenError(
+                f"{what}: the token has scopes {list(scopes)}, but managing CI/CD variables needs scope api: "
+                "create a token with scope api and store it in the GitLab token secret",
+                None,
+            )
+        response = self._send("GET", _variables_path(target), what, params={"per_page": 1})
+        if response.status_code != 200:
+            self._fail(response, what, target)
+
+    def get_variable(self, target: GitLabTarget, key: str) -> str | None:
+        what = f"reading {key} of {target.label}"
+        variable = self._read(target, key, what)
+        return None if variable is None else _readable_value(variable, key, what)
+
+    def put_variable(self, target: GitLabTarget, key: str, value: str) -> None:
+        what = f"writing {key} to {target.label}"
+        attributes = {
+            "value": value,
+            "variable_type": "env_var",
+            "protected": target.protected,
+            "masked": target.masked,
+            "raw": target.raw,
+            "description": target.description,
+        }
+        for attempt in range(self._retries + 1):
+            existing = self._read(target, key, what)
+            if existing is not None:
+                _readable_value(existing, key, what)  # a hidden variable could not be read back
+                if self._update(target, key, attributes, what):
+                    break
+            elif self._create(target, key, attributes, what):
+                break
+            self._sleep(min(self._max_wait, self._backoff * 2**attempt))
+        else:
+            raise GitLabError(f"{what}: GitLab gave no clear answer to {self._retries + 1} attempts; re-run later", None)
+        if self.get_variable(target, key) != value:
+            raise GitLabRejectedError(
+                f"{what}: the variable does not read back as the value written; another writer may be changing it: "
+                "check the target's CI/CD variables",
+                None,
+            )
+
+    def delete_variable(self, target: GitLabTarget, key: str) -> None:
+        what = f"deleting {key} of {target.label}"
+        response = self._send("DELETE", _variable_path(target, key), what, params=_scope_filter(target))
+        if response.status_code not in (200, 204) and not _is_variable_404(response):
+            self._fail(response, what, target)
+
+    def _read(self, target: GitLabTarget, key: str, what: str) -> dict | None:
+        """The variable at the target's scope, or None when GitLab says "Variable Not Found"."""
+        response = self._send("GET", _variable_path(target, key), what, params=_scope_filter(target))
+        if _is_variable_404(response):
+            return None
+        if response.status_code != 200:
+            self._fail(response, what, target)
+        return self._json_object(response, what)
+
+    def _update(self, target: GitLabTarget, key: str, attributes: dict, what: str) -> bool:
+        """PUT at the target's scope; False when the variable vanished since it was read."""
+        response = self._send("PUT", _variable_path(target, key), what, params=_scope_filter(target), body=attributes)
+        if _is_variable_404(response):
+            return False
+        if response.status_code != 200:
+            self._fail(response, what, target, attributes["value"])
+        scope = self._json_object(response, what).get("environment_scope")
+        if scope != target.environment_scope:
+            raise GitLabRejectedError(
+                f"{what}: GitLab updated {key} at scope {scope!r} instead of {target.environment_scope!r} (a group "
+                "updates some variable with the key when the filtered one is gone): restore "
+                f"{key} at scope {scope!r} of {target.kind} {target.id} by hand",
+                response.status_code,
+            )
+        return True
+
+    def _create(self, target: GitLabTarget, key: str, attributes: dict, what: str) -> bool:
+        """POST; False when the answer is unclear (none, or 5xx): the caller reads again."""
+        body = {"key": key, "environment_scope": target.environment_scope, **attributes}
+        try:
+            response = self._send("POST", _variables_path(target), what, body=body)
+        except GitLabError:
+            logger.warning("%s: no answer to the create; reading it again before retrying", what)
+            return False
+        if response.status_code >= 500:
+            logger.warning("%s: answer %s to the create; reading it again before retrying", what, response.status_code)
+            return False
+        if response.status_code == 400 and _already_taken(response):
+            existing = self._read(target, key, what)
+            if existing is None:
+                raise GitLabRejectedError(
+                    f"{what}: GitLab says {key} already exists, yet no {key} has scope {target.environment_scope!r}: "
+                    "the group ignores environment scopes (group variables on GitLab Free); use environment_scope '*' "
+                    "for this target, or a project target",
+                    400,
+                )
+            _readable_value(existing, key, what)
+            return self._update(target, key, attributes, what)
+        if response.status_code != 201:
+            self._fail(response, what, target, attributes["value"])
+        scope = self._json_object(response, what).get("environment_scope")
+        if scope != target.environment_scope:
+            self._send("DELETE", _variable_path(target, key), what, params={"filter[environment_scope]": scope})
+            raise GitLabRejectedError(
+                f"{what}: GitLab created {key} at scope {scope!r} instead of {target.environment_scope!r} (the group "
+                "ignores environment scopes: group variables on GitLab Free) and it was deleted again; use "
+                "environment_scope '*' for this target, or a project target",
+                201,
+            )
+        return True
+
+    # HTTP -----------------------------------------------------------------------------------
+
+    def _send(
+        self, method: str, path: str, what: str, *, params: dict | None = None, body: dict | None = None
+    ) -> requests.Response:
+        """One call: the adapter retries 429/5xx/connection errors; this retries resource locks.
+        A call that gets no answer at all raises ``GitLabError`` with ``status`` None."""
+        attempt = 0
+        while True:
+            try:
+                response = self._session.request(
+                    method,
+                    self._api + path,
+                    params=params,
+                    json=body,
+                    timeout=self._timeout,
+                    verify=self._verify,
+                    allow_redirects=False,  # requests would send PRIVATE-TOKEN to wherever a redirect points
+                )
+            except requests.RequestException as error:
+                raise GitLabError(
+                    f"{what}: no answer from GitLab at {self.base_url} ({type(error).__name__}); check GITLAB_URL, "
+                    "the network path to GitLab and that it is up",
+                    None,
+                ) from None
+            if not (response.status_code == 409 and _message(response) == _RESOURCE_LOCK) or attempt == self._retries:
+                return response
+            logger.warning("%s: GitLab answered 409 Resource lock; retrying", what)
+            self._sleep(min(self._max_wait, self._backoff * 2**attempt + random.uniform(0, self._backoff)))
+            attempt += 1
+
+    def _json_object(self, response: requests.Response, what: str) -> dict:
+        try:
+            data = response.json()
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            raise GitLabError(
+                f"{what}: GitLab answered {response.status_code} without the expected JSON object; "
+                f"check that GITLAB_URL ({self.base_url}) is the GitLab base URL",
+                response.status_code,
+            )
+        return data
+
+    def _fail(self, response: requests.Response, what: str, target: GitLabTarget | None = None, value: str | None = None) -> NoReturn:
+        """Raise the ``GitLabError`` subclass for an unwanted answer, saying what to fix."""
+        status = response.status_code
+        body = _json_or_none(response)
+        detail = _detail(response, body, secrets=(value, self._session.headers.get("PRIVATE-TOKEN")))
+        if 300 <= status < 400:
+            raise GitLabError(
+                f"{what}: GitLab redirected ({status}) to {response.headers.get('Location', 'nowhere')!r}; the token is "
+                f"never sent after a redirect: set GITLAB_URL to the address GitLab answers on (now {self.base_url})",
+                status,
+            )
+        if status == 401:
+            raise GitLabAuthError(f"{what}: {_auth_problem(body)}", status)
+        if status == 403 and isinstance(body, dict) and body.get("error") == "insufficient_scope":
+            raise GitLabForbiddenError(
+                f"{what}: the token's scopes are not enough (GitLab wants {body.get('scope', 'api')!r}): "
+                "create a token with scope api and store it in the GitLab token secret",
+                status,
+            )
+        if status == 403:
+            subject = f"{target.kind} {target.id}" if target else "this resource"
+            role = "Owner" if target and target.kind == "group" else "Maintainer (or Owner)"
+            raise GitLabForbiddenError(
+                f"{what}: 403 Forbidden: the token's user needs the {role} role on {subject} to manage its CI/CD "
+                "variables (a Developer cannot): raise its role, or use a token of a user that has it",
+                status,
+            )
+        if status == 404 and target and _message(response) in ("404 Project Not Found", "404 Group Not Found"):
+            raise GitLabNotFoundError(
+                f"{what}: {target.kind} {target.id} does not exist on {self.base_url}, or the token's user cannot see "
+                "it: check the numeric id or full path, and that the user is a member",
+                status,
+            )
+        if status == 404:
+            raise GitLabNotFoundError(
+                f"{what}: GitLab has no such API route ({detail}): check GITLAB_URL ({self.base_url}, without /api/v4) "
+                "and the target's id or full path",
+                status,
+            )
+        if status in (400, 409, 422):
+            raise GitLabRejectedError(f"{what}: GitLab refused it ({status}: {detail}){_rejection_hint(body)}", status)
+        if status == 429:
+            raise GitLabError(f"{what}: GitLab still rate-limits after {self._retries} retries (429); re-run later", status)
+        if status >= 500:
+            raise GitLabError(f"{what}: GitLab answered {status} after {self._retries} retries; re-run later", status)
+        raise GitLabError(f"{what}: unexpected answer {status} ({detail})", status)
+
+
+# helpers --------------------------------------------------------------------------------------
+
+
+def _container_path(target: GitLabTarget) -> str:
+    return f"/{target.kind}s/{quote(target.id, safe='')}"
+
+
+def _variables_path(target: GitLabTarget) -> str:
+    return _container_path(target) + "/variables"
+
+
+def _variable_path(target: GitLabTarget, key: str) -> str:
+    return f"{_variables_path(target)}/{quote(key, safe='')}"
+
+
+def _scope_filter(target: GitLabTarget) -> dict[str, str]:
+    return {"filter[environment_scope]": target.environment_scope}
+
+
+def _readable_value(variable: dict, key: str, what: str) -> str:
+    value = variable.get("value")
+    if variable.get("hidden") or not isinstance(value, str):
+        raise GitLabRejectedError(
+            f"{what}: {key} is a hidden variable, so its value cannot be read back and checked: delete it and let the "
+            "rotation create it (masked, not hidden)",
+            200,
+        )
+    return value
+
+
+def _token_info(data: dict, what: str) -> TokenInfo:
+    try:
+        expires_at = data.get("expires_at")
+        return TokenInfo(
+            id=int(data["id"]),
+            name=str(data.get("name") or ""),
+            scopes=tuple(str(s) for s in data.get("scopes") or ()),
+            active=bool(data.get("active")),
+            revoked=bool(data.get("revoked")),
+            expires_at=date.fromisoformat(expires_at) if expires_at else None,
+        )
+    except (KeyError, TypeError, ValueError):
+        raise GitLabError(f"{what}: the answer is not a personal access token's details", None) from None
+
+
+def _json_or_none(response: requests.Response) -> object:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _message(response: requests.Response) -> object:
+    body = _json_or_none(response)
+    return body.get("message") if isinstance(body, dict) else None
+
+
+def _is_variable_404(response: requests.Response) -> bool:
+    return response.status_code == 404 and _message(response) in _VARIABLE_NOT_FOUND
+
+
+def _already_taken(response: requests.Response) -> bool:
+    message = _message(response)
+    keys = message.get("key") if isinstance(message, dict) else None
+    return isinstance(keys, list) and any(isinstance(m, str) and m.endswith("has already been taken") for m in keys)
+
+
+def _auth_problem(body: object) -> str:
+    description = body.get("error_description", "") if isinstance(body, dict) else ""
+    if "expired" in description:
+        return "the GitLab token has expired: create a new personal access token with scope api and store it in the GitLab token secret"
+    if "revoked" in description:
+        return "the GitLab token was revoked: create a new personal access token with scope api and store it in the GitLab token secret"
+    return (
+        "GitLab does not know the token (401 Unauthorized): check that the GitLab token secret holds a personal access "
+        "token of this GitLab instance (GITLAB_URL)"
+    )
+
+
+def _detail(response: requests.Response, body: object, secrets: tuple[str | None, ...]) -> str:
+    """GitLab's own words, short, with anything secret blanked out; never a whole HTML page."""
+    if isinstance(body, dict):
+        parts = []
+        for name in ("message", "error", "error_description"):
+            item = body.get(name)
+            if isinstance(item, dict):
+                parts.extend(f"{field} {', '.join(map(str, msgs if isinstance(msgs, list) else [msgs]))}" for field, msgs in item.items())
+            elif item is not None:
+                parts.append(str(item))
+        text = "; ".join(parts) or "no message"
+    elif response.headers.get("Content-Type", "").startswith("text/plain") and len(response.text) <= 200:
+        text = response.text.strip() or "empty answer"
+    else:
+        text = "answer is not JSON"
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text[:300]
+
+
+def _rejection_hint(body: object) -> str:
+    message = body.get("message") if isinstance(body, dict) else None
+    if isinstance(message, dict) and "is invalid" in (message.get("value") or []):
+        return (
+            ": GitLab cannot mask the value; masked values need 8+ characters of a-z A-Z 0-9 _ + = / @ : . ~ - "
+            "(with raw=true: 8+ characters without spaces)"
+        )
+    if isinstance(message, str) and message.startswith("There are multiple variables"):
+        return ": several variables have this key; the client always filters by scope, so this GitLab ignores the filter"
+    return ""
