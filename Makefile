@@ -21,6 +21,9 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+demo: install
+	$(PY) -m demo $(ARGS)
+
 test: install
 	$(PY) -m pytest
 

@@ -1,0 +1,111 @@
+"""``python -m demo`` (``make demo``): the product's main job, locally, on the embedded settings.
+
+Starts the AWS emulator and the project's GitLab API server, synthesizes the stack, "deploys" it
+into the emulator, seeds a CI machine user whose 100-day-old key GitLab holds and developers with
+keys, then invokes the handlers named in the template (rotation, then revocation) with the
+environment and the role permissions the template gives them. Prints what changed; exits 1 if a
+run failed (with ``--gitlab-outage``: unless the rotation failed and was rolled back cleanly).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+
+from demo.deployment import REVOCATION_HANDLER, ROTATION_HANDLER
+from demo.invoke import Invocation
+from demo.local_run import LocalRun
+from demo.report import print_comparison
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m demo", description=__doc__.splitlines()[0])
+    parser.add_argument("--force", action="store_true", help='rotate even if the key is young (event {"force": true})')
+    parser.add_argument("--dry-run", action="store_true", help='both functions only report (event {"dry_run": true})')
+    parser.add_argument(
+        "--gitlab-outage", action="store_true", help="GitLab answers 503 on the second target: watch the rollback"
+    )
+    parser.add_argument("--key-age-days", type=int, default=100, help="age of the machine user's key (default 100)")
+    args = parser.parse_args(argv)
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto.server's access log
+
+    started = time.monotonic()
+    step = _Progress()
+    with LocalRun(key_age_days=args.key_age_days, progress=step) as local:
+        before = local.observe()
+        if args.gitlab_outage:
+            second = local.config.rotation.users[0].targets[-1]
+            where = "groups" if second.kind == "group" else "projects"
+            local.emulators.gitlab.inject(path=rf"/{where}/[^/]+/variables", method="PUT", status=503, times=None)
+            local.emulators.gitlab.inject(path=rf"/{where}/[^/]+/variables", method="POST", status=503, times=None)
+            step(f"injected: GitLab answers 503 to every write on {second.kind} {second.id}")
+        rotation_event = {k: True for k, on in (("force", args.force), ("dry_run", args.dry_run)) if on}
+        step(f"invoking {ROTATION_HANDLER} with event {json.dumps(rotation_event)}")
+        rotation = local.invoke(ROTATION_HANDLER, rotation_event)
+        _show(rotation, step)
+        local.emulators.gitlab.clear_faults()
+        revocation_event = {"dry_run": True} if args.dry_run else {}
+        step(f"invoking {REVOCATION_HANDLER} with event {json.dumps(revocation_event)}")
+        revocation = local.invoke(REVOCATION_HANDLER, revocation_event)
+        _show(revocation, step)
+        after = local.observe()
+        print_comparison(before, after, local.scenario)
+
+    print()
+    if args.gitlab_outage:
+        rolled_back = not rotation.ok and before.keys[local.scenario.machine_users[0]] == after.keys[
+            local.scenario.machine_users[0]
+        ] and [v.value for v in before.variables] == [v.value for v in after.variables]
+        verdict = "rotation failed on the outage and was rolled back: same keys, same GitLab values" if rolled_back else (
+            "the outage did not end in a clean rollback"
+        )
+        ok = rolled_back and revocation.ok
+    else:
+        ok = rotation.ok and revocation.ok
+        verdict = "both runs succeeded" if ok else "a run failed (see above)"
+    print(f"{'OK' if ok else 'FAILED'}: {verdict} ({time.monotonic() - started:.1f}s)")
+    return 0 if ok else 1
+
+
+class _Progress:
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+
+    def __call__(self, line: str) -> None:
+        print(f"[{time.monotonic() - self.started:5.1f}s] {line}", flush=True)
+
+
+def _show(invocation: Invocation, say: _Progress) -> None:
+    outcome = "succeeded" if invocation.ok else f"FAILED: {invocation.error}"
+    say(f"  {outcome} ({invocation.seconds:.1f}s)")
+    summary = _summary(invocation)
+    for user in summary.get("users", []):
+        for action in user.get("actions", []):
+            details = ", ".join(f"{k}={v}" for k, v in action.items() if k != "action")
+            say(f"    {user.get('iam_user', '?')}: {action['action']} {details}")
+    if "users_scanned" in summary:
+        say(
+            f"    groups {summary['groups']}: {summary['users_scanned']} users scanned, "
+            f"{summary['keys_deleted']} keys deleted, {summary['keys_deactivated']} deactivated, "
+            f"skipped {summary['skipped_users']}, {summary['error_count']} errors"
+        )
+
+
+_RECORD_FIELDS = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
+
+
+def _summary(invocation: Invocation) -> dict:
+    """The run's summary line, as Lambda's JSON log format would show its fields."""
+    for record in invocation.records:
+        if getattr(record, "event", None) == "rotation_summary":
+            return json.loads(record.getMessage())
+        if record.getMessage() == "revocation summary":
+            return {k: v for k, v in vars(record).items() if k not in _RECORD_FIELDS}
+    return {}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

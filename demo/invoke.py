@@ -1,0 +1,105 @@
+"""Call a function's handler the way Lambda does: its module imported from the code asset, its own
+environment from the template plus what the runtime adds, the credentials of its role, and layers
+under ``/opt`` (here: a local folder standing for ``/opt``)."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+import boto3
+
+from demo.deployment import REPO, DeployedFunction
+from tests.e2e.moto_iam_enforcement import RoleCredentials
+
+
+# The functions' code asset; Lambda puts it (/var/task) first on sys.path.
+CODE_DIR = str(REPO / "lambda_src")
+
+
+@dataclass
+class Invocation:
+    handler: str
+    event: Mapping[str, Any]
+    result: Any = None
+    error: str | None = None
+    seconds: float = 0.0
+    records: list[logging.LogRecord] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def invoke(
+    function: DeployedFunction,
+    event: Mapping[str, Any],
+    *,
+    credentials: RoleCredentials,
+    runtime_environment: Mapping[str, str],
+    opt_dir: Path,
+) -> Invocation:
+    """Run the handler once; an exception becomes ``Invocation.error`` (type and message)."""
+    environment = {name: _mounted(value, opt_dir) for name, value in function.environment.items()}
+    environment.update(runtime_environment)
+    environment.update(credentials.runtime_environment())
+    environment["AWS_LAMBDA_FUNCTION_NAME"] = function.logical_id
+    module_name, _, attribute = function.handler.rpartition(".")
+    invocation = Invocation(handler=function.handler, event=dict(event))
+    started = time.monotonic()
+    with _process_environment(environment), _captured_logs() as records:
+        boto3.DEFAULT_SESSION = None  # a fresh session per invocation, as in a new Lambda sandbox
+        if CODE_DIR not in sys.path:
+            sys.path.insert(0, CODE_DIR)
+        handler = getattr(importlib.import_module(module_name), attribute)
+        try:
+            invocation.result = handler(dict(event), None)
+        except Exception as exc:  # the Lambda runtime reports it; so do we
+            invocation.error = f"{type(exc).__name__}: {exc}"
+    invocation.seconds = time.monotonic() - started
+    invocation.records = records
+    return invocation
+
+
+def _mounted(value: str, opt_dir: Path) -> str:
+    """Layers are unpacked under /opt in Lambda; locally ``opt_dir`` stands for it."""
+    return str(opt_dir / value.removeprefix("/opt/")) if value.startswith("/opt/") else value
+
+
+@contextmanager
+def _process_environment(environment: Mapping[str, str]) -> Iterator[None]:
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(environment)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+class _Collector(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@contextmanager
+def _captured_logs() -> Iterator[list[logging.LogRecord]]:
+    collector = _Collector()
+    root = logging.getLogger()
+    root.addHandler(collector)
+    try:
+        yield collector.records
+    finally:
+        root.removeHandler(collector)

@@ -1,0 +1,99 @@
+"""One local deployment of the stack, ready to invoke: the composition of the demo's pieces, used
+by ``python -m demo`` and by the end-to-end tests.
+
+    with LocalRun(progress=print) as local:
+        before = local.observe()
+        rotation = local.invoke(ROTATION_HANDLER, {})
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from demo.deployment import Deployment, deploy, local_config, synthesize
+from demo.emulators import Emulators, lambda_runtime_environment, running_emulators
+from demo.invoke import Invocation, invoke
+from demo.report import World, observe
+from demo.scenario import Scenario, seed
+from stacks.ca_bundle_layer import CA_BUNDLE_PATH
+from stacks.config import AppConfig
+from tests.e2e.moto_iam_enforcement import RoleCredentials, iam_enforcement, role_credentials
+
+
+class LocalRun:
+    """Emulators started, the stack synthesized and "deployed", the scenario seeded, and each
+    function's role assumed. ``invoke`` runs a handler with IAM enforcement on, so a permission
+    missing from the synthesized role fails the run as it would in AWS."""
+
+    def __init__(
+        self,
+        *,
+        key_age_days: int = 100,
+        context: Mapping[str, Any] | None = None,
+        progress: Callable[[str], None] = lambda _line: None,
+    ):
+        self._key_age_days = key_age_days
+        self._context = context
+        self._progress = progress
+        self._stack = ExitStack()
+        self.emulators: Emulators
+        self.config: AppConfig
+        self.deployment: Deployment
+        self.scenario: Scenario
+        self.credentials: dict[str, RoleCredentials] = {}
+        self.opt_dir: Path
+
+    def __enter__(self) -> "LocalRun":
+        try:
+            self._start()
+        except BaseException:
+            self._stack.close()
+            raise
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stack.close()
+
+    def _start(self) -> None:
+        say = self._progress
+        say("starting the AWS emulator (moto.server) and the GitLab API server (TLS) on loopback")
+        self.emulators = self._stack.enter_context(running_emulators())
+        say(f"  AWS: {self.emulators.aws_endpoint}   GitLab: {self.emulators.gitlab.url}")
+        say("synthesizing the stack from cdk.json's settings (GitLab pointed at the local server)")
+        self.config = local_config(self.emulators.gitlab.url, str(self.emulators.gitlab.ca_bundle), self._context)
+        template = synthesize(self.config)
+        say(f"  {self.config.stack_name}: {len(template['Resources'])} resources")
+        say("deploying into the emulator: the template's secrets and topic; each function's environment and role")
+        self.deployment = deploy(template, self.emulators)
+        self.opt_dir = Path(tempfile.mkdtemp(prefix="demo-opt-"))
+        self._stack.callback(shutil.rmtree, self.opt_dir, ignore_errors=True)
+        ca_copy = self.opt_dir / CA_BUNDLE_PATH.removeprefix("/opt/")
+        ca_copy.parent.mkdir(parents=True)
+        shutil.copyfile(str(self.emulators.gitlab.ca_bundle), ca_copy)  # what the CA layer holds
+        for function in self.deployment.functions.values():
+            say(f"  {function.handler}: {len(function.environment)} environment variables, role {function.logical_id}Role")
+        say(f"seeding: machine user(s) with a {self._key_age_days}-day-old key held by GitLab, the GitLab token, developers")
+        self.scenario = seed(self.emulators, self.config, self.deployment, key_age_days=self._key_age_days)
+        iam, sts = self.emulators.client("iam"), self.emulators.client("sts")
+        for handler, function in self.deployment.functions.items():
+            self.credentials[handler] = role_credentials(
+                iam, sts, role_name=f"{function.logical_id}Role", documents=function.policy_documents
+            )
+
+    def observe(self) -> World:
+        return observe(self.emulators, self.config, self.scenario)
+
+    def invoke(self, handler: str, event: Mapping[str, Any]) -> Invocation:
+        """Run one function's handler with its role's credentials, IAM enforcement on."""
+        with iam_enforcement():
+            return invoke(
+                self.deployment.functions[handler],
+                event,
+                credentials=self.credentials[handler],
+                runtime_environment=lambda_runtime_environment(self.emulators),
+                opt_dir=self.opt_dir,
+            )
