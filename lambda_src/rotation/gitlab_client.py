@@ -237,7 +237,7 @@ class GitLabClient:
                     break
             elif self._create(target, key, attributes, what):
                 break
-            self._sleep(min(self._max_wait, self._backoff * 2**attempt))
+            self._pause(attempt)
         else:
             raise GitLabError(f"{what}: GitLab gave no clear answer to {self._retries + 1} attempts; re-run later", None)
         if self.get_variable(target, key) != value:
@@ -305,11 +305,12 @@ class GitLabClient:
             self._fail(response, what, target, attributes["value"])
         scope = self._json_object(response, what).get("environment_scope")
         if scope != target.environment_scope:
-            self._send("DELETE", _variable_path(target, key), what, params={"filter[environment_scope]": scope})
+            undo = self._send("DELETE", _variable_path(target, key), what, params={"filter[environment_scope]": scope})
+            cleanup = "it was deleted again" if undo.status_code == 204 else f"delete {key} at scope {scope!r} by hand"
             raise GitLabRejectedError(
                 f"{what}: GitLab created {key} at scope {scope!r} instead of {target.environment_scope!r} (the group "
-                "ignores environment scopes: group variables on GitLab Free) and it was deleted again; use "
-                "environment_scope '*' for this target, or a project target",
+                f"ignores environment scopes: group variables on GitLab Free), {cleanup}; use environment_scope '*' "
+                "for this target, or a project target",
                 201,
             )
         return True
@@ -342,8 +343,12 @@ class GitLabClient:
             if not (response.status_code == 409 and _message(response) == _RESOURCE_LOCK) or attempt == self._retries:
                 return response
             logger.warning("%s: GitLab answered 409 Resource lock; retrying", what)
-            self._sleep(min(self._max_wait, self._backoff * 2**attempt + random.uniform(0, self._backoff)))
+            self._pause(attempt)
             attempt += 1
+
+    def _pause(self, attempt: int) -> None:
+        """The backoff of the client's own loops, the same as the adapter's."""
+        self._sleep(min(self._max_wait, self._backoff * 2**attempt + random.uniform(0, self._backoff)))
 
     def _json_object(self, response: requests.Response, what: str) -> dict:
         try:
