@@ -36,3 +36,8 @@ diff: install
 
 snapshot: install
 	UPDATE_SNAPSHOT=1 $(PY) -m pytest -q tests/cdk/test_snapshot.py
+
+# The revocation benchmark: this code against the usual weekly script, 1,000 and 5,000 users, on
+# moto.server with 50 ms per IAM call (a few minutes). ARGS="--help" lists the knobs.
+bench: install
+	PYTHONPATH=lambda_src:. $(PY) -m benchmarks.revocation_bench $(ARGS)

@@ -8,6 +8,7 @@ another process over HTTP:
 
 ``GET  /_faults/counts``        ``{"ListAccessKeys": 5000, ...}``: IAM actions received, retries included
 ``POST /_faults/counts/reset``
+``GET  /_faults/cpu``           ``{"seconds": 12.5}``: CPU time of the server's process so far
 ``POST /_faults/latency``       ``{"seconds": 0.05}``: every IAM call waits this long first
 ``POST /_faults/throttle``      ``{"action": "ListAccessKeys", "times": 2}``: the next 2 such calls get
                                 IAM's ``400 Throttling`` without reaching moto
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import io
 import json
+import resource
 import threading
 import time
 from collections import Counter
@@ -37,10 +39,13 @@ THROTTLING = (
 
 
 class IamFaults:
-    """WSGI middleware in front of moto's application."""
+    """WSGI middleware in front of moto's application; only IAM calls get latency, counts, faults."""
 
     def __init__(self, app):
         self._app = app
+        # IAM calls go straight to moto's IAM app: moto's dispatcher finds the service for every
+        # request under one global lock, which would cap the calls per second far below IAM's.
+        self._iam_app = create_backend_app("iam")
         self._lock = threading.Lock()
         self.latency = 0.0
         self.counts: Counter[str] = Counter()
@@ -50,6 +55,8 @@ class IamFaults:
         path = environ.get("PATH_INFO", "")
         if path.startswith("/_faults/"):
             return self._control(path, environ, start_response)
+        if "/iam/aws4_request" not in environ.get("HTTP_AUTHORIZATION", ""):
+            return self._app(environ, start_response)  # moto-api and other services: no faults
         body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
         environ["wsgi.input"] = io.BytesIO(body)
         action = parse_qs(body.decode("utf-8", "replace")).get("Action", ["?"])[0]
@@ -63,13 +70,16 @@ class IamFaults:
         if throttled:
             start_response("400 Bad Request", [("Content-Type", "text/xml"), ("Content-Length", str(len(THROTTLING)))])
             return [THROTTLING]
-        return self._app(environ, start_response)
+        return self._iam_app(environ, start_response)
 
     def _control(self, path, environ, start_response):
         raw = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
         request = json.loads(raw) if raw else {}
         if path == "/_faults/counts":
             answer: object = dict(self.counts)
+        elif path == "/_faults/cpu":
+            usage = resource.getrusage(resource.RUSAGE_SELF)
+            answer = {"seconds": usage.ru_utime + usage.ru_stime}
         elif path == "/_faults/counts/reset":
             self.counts.clear()
             answer = {}
@@ -104,6 +114,9 @@ def seed_group(group: str, users: int, prefix: str) -> int:
 
 class _KeepAlive(MotoRequestHandler):
     protocol_version = "HTTP/1.1"  # keep connections open between calls, as AWS endpoints do
+
+    def log_request(self, *args, **kwargs) -> None:
+        """One line per request would drown the benchmark's output and the test logs."""
 
 
 class MotoIamServer:
