@@ -15,8 +15,9 @@ from __future__ import annotations
 import logging
 import random
 import time
+from collections.abc import Callable
 from datetime import date
-from typing import Callable, NoReturn
+from typing import NoReturn
 from urllib.parse import quote
 
 import requests
@@ -43,6 +44,7 @@ RETRIED_STATUSES = frozenset({429, 502, 503, 504})
 IDEMPOTENT_METHODS = frozenset({"GET", "PUT", "DELETE"})
 _VARIABLE_NOT_FOUND = frozenset({"404 Variable Not Found", "404 GroupVariable Not Found"})
 _RESOURCE_LOCK = "409 Conflict: Resource lock"
+NEW_TOKEN_NEEDED = "create a new personal access token with scope api and store it in the GitLab token secret"
 
 
 class GitLabRetry(Retry):
@@ -59,7 +61,9 @@ class GitLabRetry(Retry):
 
     RETRY_AFTER_STATUS_CODES = frozenset({429, 503})
 
-    def __init__(self, *args: object, sleep: Sleep = time.sleep, clock: Callable[[], float] = time.time, **kwargs: object):
+    def __init__(
+        self, *args: object, sleep: Sleep = time.sleep, clock: Callable[[], float] = time.time, **kwargs: object
+    ):
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.sleep_function = sleep
         self.clock = clock
@@ -138,7 +142,9 @@ class GitLabClient:
         self._max_wait = max_wait
         self._sleep = sleep
         self._session = requests.Session()
-        self._session.headers.update({"PRIVATE-TOKEN": token, "Accept": "application/json", "User-Agent": "gitlab-key-rotation"})
+        self._session.headers.update(
+            {"PRIVATE-TOKEN": token, "Accept": "application/json", "User-Agent": "gitlab-key-rotation"}
+        )
         retry = GitLabRetry(
             total=retries,
             connect=retries,
@@ -183,7 +189,9 @@ class GitLabClient:
         data = self._json_object(response, what)
         new_token = data.get("token")
         if not isinstance(new_token, str) or not new_token:
-            raise GitLabError(f"{what}: the answer holds no new token; the old token may already be revoked", response.status_code)
+            raise GitLabError(
+                f"{what}: the answer holds no new token; the old token may already be revoked", response.status_code
+            )
         self._session.headers["PRIVATE-TOKEN"] = new_token
         return _token_info(data, what), new_token
 
@@ -194,10 +202,12 @@ class GitLabClient:
         except GitLabAuthError:
             raise GitLabAuthError(
                 f"{what}: GitLab gave {outcome}, and the old token no longer works: the rotation landed and the new "
-                "token was lost. Create a new personal access token with scope api and store it in the GitLab token secret.",
+                f"token was lost. {NEW_TOKEN_NEEDED}",
                 None,
             ) from None
-        raise GitLabError(f"{what}: GitLab gave {outcome}; the old token still works, nothing changed; re-run later", None)
+        raise GitLabError(
+            f"{what}: GitLab gave {outcome}; the old token still works, nothing changed; re-run later", None
+        )
 
     # targets and variables ----------------------------------------------------------------
 
@@ -239,7 +249,9 @@ class GitLabClient:
                 break
             self._pause(attempt)
         else:
-            raise GitLabError(f"{what}: GitLab gave no clear answer to {self._retries + 1} attempts; re-run later", None)
+            raise GitLabError(
+                f"{what}: GitLab gave no clear answer to {self._retries + 1} attempts; re-run later", None
+            )
         if self.get_variable(target, key) != value:
             raise GitLabRejectedError(
                 f"{what}: the variable does not read back as the value written; another writer may be changing it: "
@@ -363,14 +375,16 @@ class GitLabClient:
             )
         return data
 
-    def _fail(self, response: requests.Response, what: str, target: GitLabTarget | None = None, value: str | None = None) -> NoReturn:
+    def _fail(
+        self, response: requests.Response, what: str, target: GitLabTarget | None = None, value: str | None = None
+    ) -> NoReturn:
         """Raise the ``GitLabError`` subclass for an unwanted answer, saying what to fix."""
         status = response.status_code
         body = _json_or_none(response)
         detail = _detail(response, body, secrets=(value, self._session.headers.get("PRIVATE-TOKEN")))
         if 300 <= status < 400:
             raise GitLabError(
-                f"{what}: GitLab redirected ({status}) to {response.headers.get('Location', 'nowhere')!r}; the token is "
+                f"{what}: GitLab redirected ({status}) to {response.headers.get('Location')!r}; the token is "
                 f"never sent after a redirect: set GITLAB_URL to the address GitLab answers on (now {self.base_url})",
                 status,
             )
@@ -405,7 +419,9 @@ class GitLabClient:
         if status in (400, 409, 422):
             raise GitLabRejectedError(f"{what}: GitLab refused it ({status}: {detail}){_rejection_hint(body)}", status)
         if status == 429:
-            raise GitLabError(f"{what}: GitLab still rate-limits after {self._retries} retries (429); re-run later", status)
+            raise GitLabError(
+                f"{what}: GitLab still rate-limits after {self._retries} retries (429); re-run later", status
+            )
         if status >= 500:
             raise GitLabError(f"{what}: GitLab answered {status} after {self._retries} retries; re-run later", status)
         raise GitLabError(f"{what}: unexpected answer {status} ({detail})", status)
@@ -481,9 +497,9 @@ def _already_taken(response: requests.Response) -> bool:
 def _auth_problem(body: object) -> str:
     description = body.get("error_description", "") if isinstance(body, dict) else ""
     if "expired" in description:
-        return "the GitLab token has expired: create a new personal access token with scope api and store it in the GitLab token secret"
+        return f"the GitLab token has expired: {NEW_TOKEN_NEEDED}"
     if "revoked" in description:
-        return "the GitLab token was revoked: create a new personal access token with scope api and store it in the GitLab token secret"
+        return f"the GitLab token was revoked: {NEW_TOKEN_NEEDED}"
     return (
         "GitLab does not know the token (401 Unauthorized): check that the GitLab token secret holds a personal access "
         "token of this GitLab instance (GITLAB_URL)"
@@ -497,7 +513,10 @@ def _detail(response: requests.Response, body: object, secrets: tuple[str | None
         for name in ("message", "error", "error_description"):
             item = body.get(name)
             if isinstance(item, dict):
-                parts.extend(f"{field} {', '.join(map(str, msgs if isinstance(msgs, list) else [msgs]))}" for field, msgs in item.items())
+                parts.extend(
+                    f"{field} {', '.join(map(str, msgs if isinstance(msgs, list) else [msgs]))}"
+                    for field, msgs in item.items()
+                )
             elif item is not None:
                 parts.append(str(item))
         text = "; ".join(parts) or "no message"
@@ -519,5 +538,7 @@ def _rejection_hint(body: object) -> str:
             "(with raw=true: 8+ characters without spaces)"
         )
     if isinstance(message, str) and message.startswith("There are multiple variables"):
-        return ": several variables have this key; the client always filters by scope, so this GitLab ignores the filter"
+        return (
+            ": several variables have this key; the client always filters by scope, so this GitLab ignores the filter"
+        )
     return ""

@@ -14,7 +14,18 @@ See ``GitLabServer`` for the whole API.
 """
 
 from tests.gitlab_server.faults import PLAIN_RATE_LIMIT_BODY, Fault, LoggedRequest, rate_limited
-from tests.gitlab_server.model import DEVELOPER, GUEST, MAINTAINER, OWNER, REPORTER, Group, Project, Token, User, Variable
+from tests.gitlab_server.model import (
+    DEVELOPER,
+    GUEST,
+    MAINTAINER,
+    OWNER,
+    REPORTER,
+    Group,
+    Project,
+    Token,
+    User,
+    Variable,
+)
 from tests.gitlab_server.server import GitLabServer
 
 __all__ = [

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
-from typing import Callable, Mapping
+from datetime import UTC, date, datetime, timedelta
 from urllib.parse import parse_qs, unquote, urlencode
 
 from tests.gitlab_server import responses, variables
@@ -88,7 +88,7 @@ def _token_rotate(call: _Call, _groups: tuple[str, ...], _base: str) -> Response
         name=old.name,
         scopes=old.scopes,
         expires_at=expires_at,
-        created_at=datetime.now(timezone.utc),
+        created_at=datetime.now(UTC),
     )
     world.tokens[secret] = new
     return Response(200, {**new.as_json(today), "token": secret})
@@ -174,7 +174,7 @@ def _authenticate(world: World, request: Request, scopes: tuple[str, ...] | None
         raise responses.invalid_token(responses.REVOKED_DESCRIPTION)
     if scopes is not None and not set(scopes) & set(token.scopes):
         raise responses.insufficient_scope(scopes)
-    token.last_used_at = datetime.now(timezone.utc)
+    token.last_used_at = datetime.now(UTC)
     return token
 
 
@@ -207,7 +207,9 @@ def _parameters(request: Request) -> tuple[dict[str, object], bool, str | None]:
             raise responses.bad_parameter("The request body must be a JSON object")
         params.update(body)
     elif request.body:
-        params.update({k: v[0] for k, v in parse_qs(request.body.decode(errors="replace"), keep_blank_values=True).items()})
+        params.update(
+            {k: v[0] for k, v in parse_qs(request.body.decode(errors="replace"), keep_blank_values=True).items()}
+        )
     nested = params.pop("filter", None)
     flat = params.pop("filter[environment_scope]", None)
     filter_given = nested is not None or flat is not None

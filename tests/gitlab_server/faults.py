@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 from tests.gitlab_server.responses import RATE_LIMIT_MESSAGE, Response, default_fault_body
 

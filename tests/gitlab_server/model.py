@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Literal
 
 GUEST = 10
@@ -138,7 +138,7 @@ class World:
         return value
 
     def today(self) -> date:
-        return self.today_override or datetime.now(timezone.utc).date()
+        return self.today_override or datetime.now(UTC).date()
 
     def new_token_string(self) -> str:
         while True:
@@ -169,4 +169,4 @@ class World:
 
 
 def _iso(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -12,6 +12,7 @@ REVOKED_DESCRIPTION = "Token was revoked. You have to re-authorize from the user
 AMBIGUOUS_MESSAGE = "There are multiple variables with provided parameters. Please use 'filter[environment_scope]'"
 RATE_LIMIT_MESSAGE = "This endpoint has been requested too many times. Try again later."
 HIDDEN_MESSAGE = "Only new variables can be set as masked and hidden."
+_OAUTH_REALM = 'Bearer realm="Protected by OAuth 2.0"'
 
 
 @dataclass
@@ -59,7 +60,7 @@ def invalid_token(description: str) -> ApiError:
     return ApiError(
         401,
         {"error": "invalid_token", "error_description": description},
-        {"WWW-Authenticate": f'Bearer realm="Protected by OAuth 2.0", error="invalid_token", error_description="{description}"'},
+        {"WWW-Authenticate": f'{_OAUTH_REALM}, error="invalid_token", error_description="{description}"'},
     )
 
 
@@ -68,7 +69,7 @@ def insufficient_scope(scopes: tuple[str, ...]) -> ApiError:
     return ApiError(
         403,
         {"error": "insufficient_scope", "error_description": SCOPE_ERROR_DESCRIPTION, "scope": scope},
-        {"WWW-Authenticate": f'Bearer realm="Protected by OAuth 2.0", error="insufficient_scope", scope="{scope}"'},
+        {"WWW-Authenticate": f'{_OAUTH_REALM}, error="insufficient_scope", scope="{scope}"'},
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import re
 import shutil
@@ -11,10 +12,11 @@ import sys
 import tempfile
 import threading
 import time
-from datetime import date, datetime, timezone
+from collections.abc import Iterable
+from datetime import UTC, date, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Iterable, Protocol
+from typing import Protocol
 from urllib.parse import parse_qs
 
 import trustme
@@ -161,7 +163,7 @@ class GitLabServer:
                 name=name,
                 scopes=tuple(scopes),
                 expires_at=expires_at,
-                created_at=datetime.now(timezone.utc),
+                created_at=datetime.now(UTC),
                 revoked=revoked,
             )
             return secret
@@ -266,7 +268,9 @@ class GitLabServer:
             container = self._container(where)
             found = self._find(container, key, environment_scope)
             if found is None:
-                raise LookupError(f"no variable {key} at scope {environment_scope!r} in {container.kind} {container.full_path}")
+                raise LookupError(
+                    f"no variable {key} at scope {environment_scope!r} in {container.kind} {container.full_path}"
+                )
             container.variables.remove(found)
 
     # faults and the request log ---------------------------------------------------------
@@ -375,7 +379,9 @@ class GitLabServer:
 
     def _serve(self, request: api.Request) -> Response | None:
         """The answer to one request (None: drop the connection), logged."""
-        query = {k: v[0] for k, v in parse_qs(request.query, keep_blank_values=True).items() if k in _LOGGED_QUERY_PARAMETERS}
+        query = {
+            k: v[0] for k, v in parse_qs(request.query, keep_blank_values=True).items() if k in _LOGGED_QUERY_PARAMETERS
+        }
         with self._lock:
             fault = first_claim(self._faults, request.method, request.path)
             entry = LoggedRequest(request.method, request.path, query, faulted=fault is not None)
@@ -462,10 +468,8 @@ class _HTTPServer(ThreadingHTTPServer):
         with self._connections_lock:
             connections = list(self._connections)
         for connection in connections:
-            try:
+            with contextlib.suppress(OSError):  # already closed by the client
                 connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
     def handle_error(self, request, client_address) -> None:  # type: ignore[no-untyped-def]
         """Quiet about clients that go away or fail the TLS handshake; loud about bugs."""

@@ -18,6 +18,7 @@ from tests.gitlab_server import (
     Variable,
     rate_limited,
 )
+from tests.gitlab_server.responses import AMBIGUOUS_MESSAGE
 
 AWS_KEY_ID = "AKIAIOSFODNN7EXAMPLE"
 AWS_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
@@ -60,7 +61,17 @@ def test_token_self_describes_the_token_and_never_contains_it(gitlab, world):
     response = call(gitlab, "GET", "/personal_access_tokens/self", world)
     assert response.status_code == 200
     body = response.json()
-    assert set(body) >= {"id", "name", "revoked", "created_at", "scopes", "user_id", "last_used_at", "active", "expires_at"}
+    assert set(body) >= {
+        "id",
+        "name",
+        "revoked",
+        "created_at",
+        "scopes",
+        "user_id",
+        "last_used_at",
+        "active",
+        "expires_at",
+    }
     assert body["scopes"] == ["api"] and body["active"] is True and body["revoked"] is False
     assert body["expires_at"] == (TODAY + timedelta(days=90)).isoformat()
     assert world not in response.text
@@ -118,9 +129,17 @@ def test_rotate_revokes_the_old_token_at_once_and_returns_a_new_one(gitlab, worl
 
 def test_rotate_sets_the_requested_expiry_within_a_year(gitlab, world):
     wanted = TODAY + timedelta(days=300)
-    response = call(gitlab, "POST", "/personal_access_tokens/self/rotate", world, json={"expires_at": wanted.isoformat()})
+    response = call(
+        gitlab, "POST", "/personal_access_tokens/self/rotate", world, json={"expires_at": wanted.isoformat()}
+    )
     assert response.json()["expires_at"] == wanted.isoformat()
-    too_late = call(gitlab, "POST", "/personal_access_tokens/self/rotate", response.json()["token"], json={"expires_at": "2099-01-01"})
+    too_late = call(
+        gitlab,
+        "POST",
+        "/personal_access_tokens/self/rotate",
+        response.json()["token"],
+        json={"expires_at": "2099-01-01"},
+    )
     assert too_late.status_code == 400 and too_late.json()["message"].startswith("400 Bad request - Expiration date")
 
 
@@ -205,14 +224,30 @@ def test_wrong_method_is_405(gitlab, world):
 
 def test_create_read_update_delete_a_project_variable(gitlab, world):
     created = call(
-        gitlab, "POST", APP + "/variables", world,
-        json={"key": "AWS_ACCESS_KEY_ID", "value": AWS_KEY_ID, "masked": True, "protected": True,
-              "environment_scope": "production", "description": "managed"},
+        gitlab,
+        "POST",
+        APP + "/variables",
+        world,
+        json={
+            "key": "AWS_ACCESS_KEY_ID",
+            "value": AWS_KEY_ID,
+            "masked": True,
+            "protected": True,
+            "environment_scope": "production",
+            "description": "managed",
+        },
     )
     assert created.status_code == 201
     assert created.json() == {
-        "variable_type": "env_var", "key": "AWS_ACCESS_KEY_ID", "value": AWS_KEY_ID, "hidden": False,
-        "protected": True, "masked": True, "raw": False, "environment_scope": "production", "description": "managed",
+        "variable_type": "env_var",
+        "key": "AWS_ACCESS_KEY_ID",
+        "value": AWS_KEY_ID,
+        "hidden": False,
+        "protected": True,
+        "masked": True,
+        "raw": False,
+        "environment_scope": "production",
+        "description": "managed",
     }
     path = APP + "/variables/AWS_ACCESS_KEY_ID"
     scoped = {"filter[environment_scope]": "production"}
@@ -237,7 +272,9 @@ def test_a_key_is_unique_per_scope(gitlab, world):
         400,
         {"message": {"key": ["(AWS_ACCESS_KEY_ID) has already been taken"]}},
     )
-    assert call(gitlab, "POST", APP + "/variables", world, json={**body, "environment_scope": "prod"}).status_code == 201
+    assert (
+        call(gitlab, "POST", APP + "/variables", world, json={**body, "environment_scope": "prod"}).status_code == 201
+    )
 
 
 def test_several_scopes_without_a_filter_are_ambiguous(gitlab, world):
@@ -248,9 +285,11 @@ def test_several_scopes_without_a_filter_are_ambiguous(gitlab, world):
         response = call(gitlab, method, f"/projects/{app.id}/variables/K", world, json={"value": "x"})
         assert (response.status_code, response.json()) == (
             409,
-            {"message": "There are multiple variables with provided parameters. Please use 'filter[environment_scope]'"},
+            {"message": AMBIGUOUS_MESSAGE},
         )
-    scoped = call(gitlab, "GET", f"/projects/{app.id}/variables/K", world, params={"filter[environment_scope]": "production"})
+    scoped = call(
+        gitlab, "GET", f"/projects/{app.id}/variables/K", world, params={"filter[environment_scope]": "production"}
+    )
     assert scoped.json()["value"] == "prod"
 
 
@@ -265,7 +304,14 @@ def test_a_filter_that_matches_nothing_is_a_variable_404(gitlab, world, path, me
 def test_project_put_with_a_filter_that_matches_nothing_is_404(gitlab, world):
     target = GitLabTarget("project", "platform/team/app")
     gitlab.set_variable(target, "K", "old")
-    response = call(gitlab, "PUT", APP + "/variables/K", world, params={"filter[environment_scope]": "staging"}, json={"value": "new"})
+    response = call(
+        gitlab,
+        "PUT",
+        APP + "/variables/K",
+        world,
+        params={"filter[environment_scope]": "staging"},
+        json={"value": "new"},
+    )
     assert response.status_code == 404
     assert gitlab.variable(target, "K").value == "old"
 
@@ -274,7 +320,14 @@ def test_group_put_with_a_filter_that_matches_nothing_updates_some_variable_with
     team = GitLabTarget("group", "platform/team")
     gitlab.set_variable(team, "K", "star")
     gitlab.set_variable(team, "K", "prod", environment_scope="production")
-    response = call(gitlab, "PUT", TEAM + "/variables/K", world, params={"filter[environment_scope]": "staging"}, json={"value": "new"})
+    response = call(
+        gitlab,
+        "PUT",
+        TEAM + "/variables/K",
+        world,
+        params={"filter[environment_scope]": "staging"},
+        json={"value": "new"},
+    )
     assert response.status_code == 200 and response.json()["environment_scope"] == "*"
     assert [(v.environment_scope, v.value) for v in gitlab.variables(team)] == [("*", "new"), ("production", "prod")]
 
@@ -283,15 +336,26 @@ def test_group_put_without_a_filter_updates_the_oldest_variable_instead_of_409(g
     team = GitLabTarget("group", "platform/team")
     gitlab.set_variable(team, "K", "prod", environment_scope="production")
     gitlab.set_variable(team, "K", "star")
-    assert call(gitlab, "PUT", TEAM + "/variables/K", world, json={"value": "new"}).json()["environment_scope"] == "production"
+    assert (
+        call(gitlab, "PUT", TEAM + "/variables/K", world, json={"value": "new"}).json()["environment_scope"]
+        == "production"
+    )
 
 
 def test_free_tier_groups_drop_the_environment_scope(gitlab, world):
     free = gitlab.add_group("free", plan="free")
     gitlab.add_member(free, "bot", OWNER)
-    response = call(gitlab, "POST", "/groups/free/variables", world, json={"key": "K", "value": "v", "environment_scope": "production"})
+    response = call(
+        gitlab,
+        "POST",
+        "/groups/free/variables",
+        world,
+        json={"key": "K", "value": "v", "environment_scope": "production"},
+    )
     assert response.json()["environment_scope"] == "*"
-    again = call(gitlab, "POST", "/groups/free/variables", world, json={"key": "K", "value": "v", "environment_scope": "staging"})
+    again = call(
+        gitlab, "POST", "/groups/free/variables", world, json={"key": "K", "value": "v", "environment_scope": "staging"}
+    )
     assert again.json() == {"message": {"key": ["(K) has already been taken"]}}
 
 
@@ -310,7 +374,9 @@ def test_free_tier_groups_drop_the_environment_scope(gitlab, world):
     ],
 )
 def test_masked_values_must_match_gitlabs_masking_rules(gitlab, world, value, raw, accepted):
-    response = call(gitlab, "POST", APP + "/variables", world, json={"key": "K", "value": value, "masked": True, "raw": raw})
+    response = call(
+        gitlab, "POST", APP + "/variables", world, json={"key": "K", "value": value, "masked": True, "raw": raw}
+    )
     if accepted:
         assert response.status_code == 201
     else:
@@ -324,7 +390,9 @@ def test_masking_is_checked_on_update_too(gitlab, world):
 
 
 def test_hidden_variables_have_no_readable_value_and_stay_hidden(gitlab, world):
-    created = call(gitlab, "POST", APP + "/variables", world, json={"key": "K", "value": AWS_SECRET, "masked_and_hidden": True})
+    created = call(
+        gitlab, "POST", APP + "/variables", world, json={"key": "K", "value": AWS_SECRET, "masked_and_hidden": True}
+    )
     assert created.status_code == 201 and created.json()["value"] is None
     assert created.json()["hidden"] is True and created.json()["masked"] is True
     assert call(gitlab, "GET", APP + "/variables/K", world).json()["value"] is None
@@ -340,12 +408,23 @@ def test_hidden_variables_have_no_readable_value_and_stay_hidden(gitlab, world):
     [
         ({"key": "BAD-KEY", "value": "v"}, {"message": {"key": ["can contain only letters, digits and '_'."]}}),
         ({"key": "K" * 256, "value": "v"}, {"message": {"key": ["is too long (maximum is 255 characters)"]}}),
-        ({"key": "K", "value": "v", "description": "d" * 256}, {"message": {"description": ["is too long (maximum is 255 characters)"]}}),
+        (
+            {"key": "K", "value": "v", "description": "d" * 256},
+            {"message": {"description": ["is too long (maximum is 255 characters)"]}},
+        ),
         ({"key": "K", "value": "v", "variable_type": "secret"}, {"error": "variable_type does not have a valid value"}),
         ({"key": "K"}, {"error": "value is missing"}),
         ({"key": "K", "value": "v", "protected": "maybe"}, {"error": "protected is invalid"}),
-        ({"key": "K", "value": "v", "environment_scope": "prod!"}, {"message": {"environment_scope": [
-            "can contain only letters, digits, '-', '_', '/', '$', '{', '}', '.', '*' and spaces"]}}),
+        (
+            {"key": "K", "value": "v", "environment_scope": "prod!"},
+            {
+                "message": {
+                    "environment_scope": [
+                        "can contain only letters, digits, '-', '_', '/', '$', '{', '}', '.', '*' and spaces"
+                    ]
+                }
+            },
+        ),
     ],
 )
 def test_bad_parameters_are_400_with_gitlabs_body(gitlab, world, body, expected):
@@ -363,7 +442,11 @@ def test_the_variables_list_is_paginated_with_gitlabs_headers(gitlab, world):
     first = call(gitlab, "GET", APP + "/variables", world)
     assert [v["key"] for v in first.json()] == [f"K{i:02}" for i in range(20)]
     assert {k: first.headers[k] for k in ("X-Page", "X-Per-Page", "X-Next-Page", "X-Total", "X-Total-Pages")} == {
-        "X-Page": "1", "X-Per-Page": "20", "X-Next-Page": "2", "X-Total": "45", "X-Total-Pages": "3",
+        "X-Page": "1",
+        "X-Per-Page": "20",
+        "X-Next-Page": "2",
+        "X-Total": "45",
+        "X-Total-Pages": "3",
     }
     assert first.links["next"]["url"] == gitlab.url + "/api/v4" + APP + "/variables?page=2&per_page=20"
     last = requests.get(first.links["last"]["url"], headers={"PRIVATE-TOKEN": world}, timeout=5)
@@ -404,7 +487,11 @@ def test_default_fault_bodies_are_gitlabs(gitlab, world):
 @pytest.mark.parametrize(
     ("options", "body", "retry_after"),
     [
-        ({"retry_after": 7}, {"message": {"error": "This endpoint has been requested too many times. Try again later."}}, "7"),
+        (
+            {"retry_after": 7},
+            {"message": {"error": "This endpoint has been requested too many times. Try again later."}},
+            "7",
+        ),
         ({"plain_text": True}, "Retry later", None),
     ],
 )
@@ -429,7 +516,12 @@ def test_a_delay_longer_than_the_read_timeout_is_a_timeout(gitlab, world):
     gitlab.inject(method="PUT", delay=0.5, after_effect=True)
     gitlab.set_variable(GitLabTarget("project", "platform/team/app"), "K", "old")
     with pytest.raises(requests.exceptions.ReadTimeout):
-        requests.put(gitlab.url + "/api/v4" + APP + "/variables/K", headers={"PRIVATE-TOKEN": world}, json={"value": "new"}, timeout=(1, 0.1))
+        requests.put(
+            gitlab.url + "/api/v4" + APP + "/variables/K",
+            headers={"PRIVATE-TOKEN": world},
+            json={"value": "new"},
+            timeout=(1, 0.1),
+        )
     assert gitlab.variable(GitLabTarget("project", "platform/team/app"), "K").value == "new"
 
 
@@ -450,7 +542,13 @@ def test_disconnect_drops_the_connection_without_an_answer(gitlab, world):
 
 def test_the_request_log_holds_no_value_and_no_token(gitlab, world):
     call(gitlab, "POST", APP + "/variables", world, json={"key": "AWS_SECRET_ACCESS_KEY", "value": AWS_SECRET})
-    call(gitlab, "GET", APP + "/variables/AWS_SECRET_ACCESS_KEY", world, params={"filter[environment_scope]": "*", "value": AWS_SECRET})
+    call(
+        gitlab,
+        "GET",
+        APP + "/variables/AWS_SECRET_ACCESS_KEY",
+        world,
+        params={"filter[environment_scope]": "*", "value": AWS_SECRET},
+    )
     log = repr(gitlab.requests)
     assert AWS_SECRET not in log and world not in log
     assert gitlab.requests[-1].query == {"filter[environment_scope]": "*"}
@@ -484,7 +582,9 @@ def test_tls_with_the_test_ca():
         token = server.add_token("bot")
         url = server.url + "/api/v4/personal_access_tokens/self"
         assert url.startswith("https://")
-        assert requests.get(url, headers={"PRIVATE-TOKEN": token}, verify=server.ca_bundle, timeout=5).status_code == 200
+        assert (
+            requests.get(url, headers={"PRIVATE-TOKEN": token}, verify=server.ca_bundle, timeout=5).status_code == 200
+        )
         with pytest.raises(requests.exceptions.SSLError):
             requests.get(url, headers={"PRIVATE-TOKEN": token}, timeout=5)
         bundle = server.ca_bundle

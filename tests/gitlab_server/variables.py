@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from typing import Mapping
+from collections.abc import Mapping
 
 from tests.gitlab_server import responses
 from tests.gitlab_server.model import Container, Group, Variable, World
@@ -34,7 +34,7 @@ def coerce(params: Mapping[str, object], *, required: tuple[str, ...] = ()) -> d
         raw = params.get(name)
         if raw is None:
             continue
-        if isinstance(raw, bool) or isinstance(raw, (list, dict)):
+        if isinstance(raw, (bool, list, dict)):
             problems.append(f"{name} is invalid")
         else:
             attrs[name] = str(raw)
@@ -75,7 +75,9 @@ def create(world: World, container: Container, params: Mapping[str, object]) -> 
     return variable
 
 
-def update(container: Container, key: str, scope: str | None, filter_given: bool, params: Mapping[str, object]) -> Variable:
+def update(
+    container: Container, key: str, scope: str | None, filter_given: bool, params: Mapping[str, object]
+) -> Variable:
     """PUT. Projects update exactly the filtered variable. Groups keep GitLab's quirk: with no
     ``filter`` parameter, or a filter that matches nothing, they update the oldest variable
     that has the key, whatever its scope."""

@@ -90,7 +90,12 @@ def assert_secret_free(error: Exception, *secrets: str) -> None:
 
 def test_token_info(client, token):
     info = client.token_info()
-    assert (info.scopes, info.active, info.revoked, info.expires_at) == (("api",), True, False, TODAY + timedelta(days=60))
+    assert (info.scopes, info.active, info.revoked, info.expires_at) == (
+        ("api",),
+        True,
+        False,
+        TODAY + timedelta(days=60),
+    )
     assert token not in repr(info)
 
 
@@ -99,8 +104,10 @@ def test_token_info(client, token):
     [("expired", "has expired"), ("revoked", "was revoked"), ("unknown", "does not know the token")],
 )
 def test_a_token_that_does_not_work_is_an_auth_error_saying_what_to_do(gitlab, make_client, state, message):
-    token = "glpat-unknown-0123456789" if state == "unknown" else gitlab.add_token(
-        "bot", expires_at=TODAY if state == "expired" else None, revoked=state == "revoked"
+    token = (
+        "glpat-unknown-0123456789"
+        if state == "unknown"
+        else gitlab.add_token("bot", expires_at=TODAY if state == "expired" else None, revoked=state == "revoked")
     )
     with pytest.raises(GitLabAuthError, match=message) as raised:
         make_client(token).token_info()
@@ -157,7 +164,9 @@ def test_check_target_accepts_groups_and_projects_by_path_or_id(client, target):
 def test_check_target_names_the_role_a_developer_lacks(gitlab, make_client):
     gitlab.add_user("dev")
     gitlab.add_member(APP, "dev", DEVELOPER)
-    with pytest.raises(GitLabForbiddenError, match=r"needs the Maintainer \(or Owner\) role on project platform/team/app") as raised:
+    with pytest.raises(
+        GitLabForbiddenError, match=r"needs the Maintainer \(or Owner\) role on project platform/team/app"
+    ) as raised:
         make_client(gitlab.add_token("dev")).check_target(APP)
     assert raised.value.status == 403
 
@@ -177,7 +186,9 @@ def test_check_target_says_the_token_needs_scope_api(gitlab, make_client):
 @pytest.mark.parametrize("target", [GitLabTarget("project", "platform/nope"), GitLabTarget("group", "hidden")])
 def test_check_target_says_a_missing_or_invisible_target_does_not_exist(gitlab, client, target):
     gitlab.add_group("hidden")  # exists, but the bot is no member
-    with pytest.raises(GitLabNotFoundError, match=f"{target.kind} {target.id} does not exist .* or the token's user cannot see it"):
+    with pytest.raises(
+        GitLabNotFoundError, match=f"{target.kind} {target.id} does not exist .* or the token's user cannot see it"
+    ):
         client.check_target(target)
 
 
@@ -210,7 +221,13 @@ def test_put_variable_creates_with_the_targets_settings(gitlab, client):
     target = GitLabTarget("project", "1000", environment_scope="review/*", protected=False, raw=False, description="d")
     client.put_variable(target, VARIABLE, KEY_ID)
     variable = gitlab.variable(target, VARIABLE, "review/*")
-    assert (variable.value, variable.masked, variable.protected, variable.raw, variable.description) == (KEY_ID, True, False, False, "d")
+    assert (variable.value, variable.masked, variable.protected, variable.raw, variable.description) == (
+        KEY_ID,
+        True,
+        False,
+        False,
+        "d",
+    )
     assert calls(gitlab) == [("GET", VARIABLE), ("POST", "variables"), ("GET", VARIABLE)]
 
 
@@ -286,7 +303,13 @@ def test_already_taken_switches_to_put(gitlab, client):
     # another writer created it between our read and our create
     gitlab.inject(method="GET", path=VARIABLE, status=404, body={"message": "404 Variable Not Found"})
     client.put_variable(APP, VARIABLE, NEW_KEY_ID)
-    assert calls(gitlab) == [("GET", VARIABLE), ("POST", "variables"), ("GET", VARIABLE), ("PUT", VARIABLE), ("GET", VARIABLE)]
+    assert calls(gitlab) == [
+        ("GET", VARIABLE),
+        ("POST", "variables"),
+        ("GET", VARIABLE),
+        ("PUT", VARIABLE),
+        ("GET", VARIABLE),
+    ]
     assert gitlab.variable(APP, VARIABLE, "production").value == NEW_KEY_ID
 
 
@@ -294,17 +317,28 @@ def test_a_variable_deleted_between_read_and_update_is_created(gitlab, client):
     gitlab.set_variable(APP, VARIABLE, KEY_ID, environment_scope="production")
     gitlab.inject(method="PUT", status=404, body={"message": "404 Variable Not Found"})
     client.put_variable(APP, VARIABLE, NEW_KEY_ID)
-    assert calls(gitlab) == [("GET", VARIABLE), ("PUT", VARIABLE), ("GET", VARIABLE), ("PUT", VARIABLE), ("GET", VARIABLE)]
+    assert calls(gitlab) == [
+        ("GET", VARIABLE),
+        ("PUT", VARIABLE),
+        ("GET", VARIABLE),
+        ("PUT", VARIABLE),
+        ("GET", VARIABLE),
+    ]
 
 
-@pytest.mark.parametrize(("delete_fails", "cleanup"), [(False, "it was deleted again"), (True, "delete AWS_ACCESS_KEY_ID at scope '*' by hand")])
+@pytest.mark.parametrize(
+    ("delete_fails", "cleanup"),
+    [(False, "it was deleted again"), (True, "delete AWS_ACCESS_KEY_ID at scope '*' by hand")],
+)
 def test_free_tier_group_that_drops_the_scope_of_a_new_variable(gitlab, client, delete_fails, cleanup):
     free = gitlab.add_group("free", plan="free")
     gitlab.add_member(free, "bot", OWNER)
     target = GitLabTarget("group", "free", environment_scope="production")
     if delete_fails:
         gitlab.inject(method="DELETE", status=500)
-    with pytest.raises(GitLabRejectedError, match="created AWS_ACCESS_KEY_ID at scope '\\*' instead of 'production'") as raised:
+    with pytest.raises(
+        GitLabRejectedError, match="created AWS_ACCESS_KEY_ID at scope '\\*' instead of 'production'"
+    ) as raised:
         client.put_variable(target, VARIABLE, KEY_ID)
     assert cleanup in str(raised.value)
     assert len(gitlab.variables(target)) == (1 if delete_fails else 0)
@@ -328,7 +362,9 @@ def test_a_group_update_that_hit_another_scope_is_reported(gitlab, client):
 
 
 def test_a_value_that_does_not_read_back_is_an_error(gitlab, client):
-    gitlab.inject(method="GET", path=VARIABLE, status=200, nth=2, body={"key": VARIABLE, "value": KEY_ID, "hidden": False})
+    gitlab.inject(
+        method="GET", path=VARIABLE, status=200, nth=2, body={"key": VARIABLE, "value": KEY_ID, "hidden": False}
+    )
     with pytest.raises(GitLabRejectedError, match="does not read back"):
         client.put_variable(APP, VARIABLE, NEW_KEY_ID)
 
@@ -397,7 +433,9 @@ def test_a_resource_lock_is_retried_and_an_ambiguity_is_not(gitlab, client, wait
     gitlab.inject(method="PUT", status=409)  # "409 Conflict: Resource lock"
     client.put_variable(APP, VARIABLE, NEW_KEY_ID)
     assert len(waits) == 1
-    ambiguous = {"message": "There are multiple variables with provided parameters. Please use 'filter[environment_scope]'"}
+    ambiguous = {
+        "message": "There are multiple variables with provided parameters. Please use 'filter[environment_scope]'"
+    }
     gitlab.inject(method="GET", status=409, body=ambiguous)
     gitlab.clear_log()
     with pytest.raises(GitLabRejectedError, match="ignores the filter"):
@@ -430,7 +468,12 @@ def test_tls_with_a_custom_ca_bundle_despite_requests_ca_bundle_in_the_environme
 
 def test_a_redirect_is_not_followed_with_the_token(gitlab, client, token):
     with GitLabServer() as elsewhere:
-        gitlab.inject(method="GET", status=301, body="", headers={"Location": elsewhere.url + "/api/v4/personal_access_tokens/self"})
+        gitlab.inject(
+            method="GET",
+            status=301,
+            body="",
+            headers={"Location": elsewhere.url + "/api/v4/personal_access_tokens/self"},
+        )
         with pytest.raises(GitLabError, match="redirected"):
             client.token_info()
         assert elsewhere.requests == []
@@ -460,4 +503,3 @@ def test_no_log_record_carries_a_value_or_the_token(gitlab, make_client, token, 
             client.put_variable(APP, "AWS_SECRET_ACCESS_KEY", "not maskable " + SECRET)
     text = "\n".join(record.getMessage() for record in caplog.records)
     assert caplog.records and SECRET not in text and SECRET[::-1] not in text and token not in text
-
