@@ -266,6 +266,12 @@ def test_a_value_gitlab_cannot_mask_is_rejected_without_the_value(client):
     assert "has space" not in str(raised.value)
 
 
+def test_a_scope_gitlab_refuses_is_rejected_with_gitlabs_words(client):
+    with pytest.raises(GitLabRejectedError, match="environment_scope can contain only letters") as raised:
+        client.put_variable(GitLabTarget("project", "platform/team/app", environment_scope="prod!"), VARIABLE, KEY_ID)
+    assert raised.value.status == 400
+
+
 def test_delete_variable_is_idempotent(gitlab, client):
     gitlab.set_variable(APP, VARIABLE, KEY_ID, environment_scope="production")
     gitlab.set_variable(APP, VARIABLE, "other", environment_scope="*")
