@@ -70,7 +70,8 @@ class GitLab(Protocol):
 
     def put_variable(self, target: GitLabTarget, key: str, value: str) -> None:
         """Create or update ``key`` at the target's scope with the target's settings (protected,
-        masked, raw, description), following the upsert of GITLAB_API.md."""
+        masked, raw, description), following the upsert of GITLAB_API.md, then read it back:
+        raise a GitLabError unless the variable now holds ``value``."""
 
     def delete_variable(self, target: GitLabTarget, key: str) -> None:
         """Delete ``key`` at the target's scope; a variable that is already gone is not an error."""

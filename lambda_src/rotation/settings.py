@@ -31,6 +31,8 @@ from common.env import SettingsError, boolean, integer, json_value, required
 TargetKind = Literal["group", "project"]
 
 _VARIABLE_KEY = re.compile(r"\A[a-zA-Z0-9_]{1,255}\Z")
+# GitLab's environment_scope: an environment name or a wildcard pattern (letters, digits, _ / $ { } . space - *).
+_ENVIRONMENT_SCOPE = re.compile(r"\A[a-zA-Z0-9_/${}. *-]{1,255}\Z")
 
 
 @dataclass(frozen=True)
@@ -145,8 +147,11 @@ def _parse_target(item: object, where: str) -> GitLabTarget:
             raise SettingsError(f"{where}.{name} must match [a-zA-Z0-9_]{{1,255}}, got {getattr(target, name)!r}")
     if target.access_key_id_variable == target.secret_access_key_variable:
         raise SettingsError(f"{where}: the key id and secret variables must have different names")
-    if not target.environment_scope or len(target.environment_scope) > 255:
-        raise SettingsError(f"{where}.environment_scope must be 1 to 255 characters, got {target.environment_scope!r}")
+    if not isinstance(target.environment_scope, str) or not _ENVIRONMENT_SCOPE.match(target.environment_scope):
+        raise SettingsError(
+            f"{where}.environment_scope must be 1 to 255 characters of letters, digits and _ / $ {{ }} . - * or space "
+            f"(an environment name or a pattern such as production or review/*), got {target.environment_scope!r}"
+        )
     if len(target.description) > 255:
         raise SettingsError(f"{where}.description must be at most 255 characters")
     for name in ("protected", "masked", "raw"):

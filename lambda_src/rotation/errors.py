@@ -1,0 +1,44 @@
+"""The rotation's own errors. Every message names what is wrong and what to do, and none carries a
+secret: key ids and ARNs only."""
+
+from __future__ import annotations
+
+
+class RotationError(Exception):
+    """Base class: a run (or one user's part of it) failed with a message fit for the operator."""
+
+
+class UserNotFoundError(RotationError):
+    """IAM answered NoSuchEntity for the user."""
+
+
+class KeyLimitError(RotationError):
+    """IAM answered LimitExceeded: the user already has two access keys."""
+
+
+class KeyNotFoundError(RotationError):
+    """IAM answered NoSuchEntity for a key."""
+
+
+class KeyNotUsableError(RotationError):
+    """AWS refused a request signed with the key (not propagated yet, deleted, or wrong secret)."""
+
+
+class TokenSecretError(RotationError):
+    """The GitLab token secret holds no usable token."""
+
+
+class PreflightError(RotationError):
+    """Something the run needs is missing or wrong; nothing was changed."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("pre-flight failed, nothing was changed: " + "; ".join(problems))
+
+
+class RotationBlockedError(RotationError):
+    """Rotation is due but cannot proceed without touching a key that must not be touched."""
+
+
+class RotationFailedError(RotationError):
+    """A rotation failed and was rolled back (or the rollback failed too: the message says so)."""

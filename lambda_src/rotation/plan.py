@@ -1,0 +1,211 @@
+"""What a run should do for one user, decided from what it observed: a pure function.
+
+``plan`` looks at IAM (the user's keys), the state secret and the GitLab targets and returns the
+ordered state-changing steps still to take, plus notes on what it deliberately leaves alone. The
+reconciler executes the first step, observes again and plans again, until nothing is left: each
+step is therefore a no-op once done, and a run that died anywhere is finished by the next one.
+A dry run reports the plan and stops.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from rotation.ports import AccessKey
+from rotation.settings import GitLabTarget
+from rotation.state import StoredState, TargetValues, target_key
+
+
+@dataclass(frozen=True)
+class Policy:
+    rotation_period: timedelta
+    grace_period: timedelta
+    deletion_window: timedelta
+
+
+@dataclass(frozen=True)
+class View:
+    """One observation of the three places state lives."""
+
+    now: datetime
+    keys: tuple[AccessKey, ...]
+    state: StoredState
+    targets: tuple[GitLabTarget, ...]
+    held: dict[str, TargetValues]  # by ``target_key``
+
+    def key(self, key_id: str | None) -> AccessKey | None:
+        return next((k for k in self.keys if k.id == key_id), None)
+
+    def holders(self, key_id: str) -> list[str]:
+        """Labels of the targets whose key id variable names ``key_id``."""
+        return [t.label for t in self.targets if self.held[target_key(t)].access_key_id == key_id]
+
+    def held_ids(self) -> set[str]:
+        return {v.access_key_id for v in self.held.values() if v.access_key_id}
+
+
+@dataclass(frozen=True)
+class Step:
+    action: str  # see the ``ACTIONS`` table
+    key_id: str | None
+    reason: str
+    make_room: str | None = None  # "rotate" only: the key deleted first to stay within IAM's 2
+
+
+ACTIONS = {
+    "drop_promoted_pending": "the pending key is already AWSCURRENT: remove the AWSPENDING label",
+    "abandon_pending_intent": "a run died before storing the key it was creating: delete that key, drop AWSPENDING",
+    "roll_back_pending": "put the targets back as they were, delete the pending key, drop AWSPENDING",
+    "resume_pending": "verify the pending key, push it to every target, promote it",
+    "delete_orphan_key": "delete a key nobody holds and whose secret is lost",
+    "deactivate_previous_key": "make the replaced key Inactive after the grace period",
+    "record_deactivation": "note when the replaced key was found Inactive (starts the deletion window)",
+    "delete_previous_key": "delete the replaced key after the deletion window",
+    "forget_previous_key": "the replaced key is gone from IAM: stop tracking it",
+    "rotate": "create a key, verify it, push it to every target, promote it",
+    "blocked": "rotation is due but would need a key that must not be touched",
+}
+
+
+@dataclass
+class Plan:
+    steps: list[Step] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def plan(view: View, policy: Policy, force: bool, event_id: str) -> Plan:
+    result = Plan()
+    pending = view.state.pending
+    if pending is not None:
+        result.steps.append(_pending_step(view))
+        result.notes.append("the other steps are planned once the pending rotation is resolved")
+        return result
+    deleted = _plan_orphans(view, result)
+    deleted |= _plan_retirement(view, policy, result)
+    _plan_rotation(view, policy, force, event_id, deleted, result)
+    return result
+
+
+def _pending_step(view: View) -> Step:
+    pending = view.state.pending
+    current = view.state.current
+    assert pending is not None
+    key_id = pending.access_key_id
+    if key_id is None:
+        return Step("abandon_pending_intent", None, f"run {pending.run_id} died while creating a key")
+    if key_id == current.access_key_id:
+        return Step("drop_promoted_pending", key_id, "the pending key was promoted before the run ended")
+    key = view.key(key_id)
+    if key is None:
+        return Step("roll_back_pending", key_id, f"pending key {key_id} no longer exists in IAM")
+    if key.status != "Active":
+        return Step("roll_back_pending", key_id, f"pending key {key_id} is Inactive")
+    return Step("resume_pending", key_id, f"run {pending.run_id} died after storing key {key_id}")
+
+
+def _plan_orphans(view: View, result: Plan) -> set[str]:
+    current = view.state.current
+    known = view.held_ids() | {current.access_key_id, current.previous_access_key_id}
+    active = [k for k in view.keys if k.status == "Active"]
+    deleted = set()
+    for key in view.keys:
+        if key.id in known:
+            continue
+        if key.status == "Active" and len(active) == 1:
+            result.notes.append(f"key {key.id} is in no target and not in the state secret, but kept: it is the only Active key")
+            continue
+        result.steps.append(Step("delete_orphan_key", key.id, f"{key.status} key {key.id} is in no target and not in the state secret"))
+        deleted.add(key.id)
+    return deleted
+
+
+def _plan_retirement(view: View, policy: Policy, result: Plan) -> set[str]:
+    current = view.state.current
+    previous_id = current.previous_access_key_id
+    if previous_id is None or previous_id == current.access_key_id:
+        return set()
+    previous = view.key(previous_id)
+    if previous is None:
+        result.steps.append(Step("forget_previous_key", previous_id, f"previous key {previous_id} no longer exists in IAM"))
+        return set()
+    holders = view.holders(previous_id)
+    if holders:
+        result.notes.append(f"previous key {previous_id} is still held by {', '.join(holders)}: not retired")
+        return set()
+    if previous.status == "Active":
+        grace_ends = (current.pushed_at or view.now) + policy.grace_period
+        if view.now >= grace_ends:
+            result.steps.append(Step("deactivate_previous_key", previous_id, f"grace period ended {grace_ends.isoformat()}"))
+        else:
+            result.notes.append(f"previous key {previous_id} stays Active until {grace_ends.isoformat()} (grace period)")
+        return set()
+    deactivated_at = current.previous_deactivated_at
+    if deactivated_at is None:
+        result.steps.append(Step("record_deactivation", previous_id, f"previous key {previous_id} is Inactive"))
+        return set()
+    delete_at = deactivated_at + policy.deletion_window
+    if view.now >= delete_at:
+        result.steps.append(Step("delete_previous_key", previous_id, f"deletion window ended {delete_at.isoformat()}"))
+        return {previous_id}
+    result.notes.append(f"previous key {previous_id} is Inactive and will be deleted after {delete_at.isoformat()}")
+    return set()
+
+
+def _rotation_reason(view: View, policy: Policy, force: bool, event_id: str) -> str | None:
+    current = view.state.current
+    key_id = current.access_key_id
+    if key_id is None:
+        return "no key is recorded in the state secret yet"
+    key = view.key(key_id)
+    if key is None:
+        return f"current key {key_id} no longer exists in IAM"
+    if key.status != "Active":
+        return f"current key {key_id} is Inactive"
+    missing = [t.label for t in view.targets if view.held[target_key(t)].access_key_id != key_id]
+    if missing:
+        return f"{', '.join(missing)} does not hold current key {key_id}"
+    if force and current.event_id != event_id:
+        return "the event asked for it (force)"
+    age = view.now - key.created
+    if age >= policy.rotation_period:
+        return f"current key {key_id} is {age.days} days old (rotation period {policy.rotation_period.days} days)"
+    return None
+
+
+def _plan_rotation(view: View, policy: Policy, force: bool, event_id: str, deleted: set[str], result: Plan) -> None:
+    reason = _rotation_reason(view, policy, force, event_id)
+    if reason is None:
+        if force:
+            result.notes.append("this event already forced a rotation")
+        return
+    current = view.state.current
+    remaining = [k for k in view.keys if k.id not in deleted]
+    if len(remaining) < 2:
+        result.steps.append(Step("rotate", None, reason))
+        return
+    held = view.held_ids()
+    removable = [k for k in remaining if k.id not in held and k.id != current.access_key_id]
+    if not removable:
+        in_use = ", ".join(
+            f"{k.id} ({'held by ' + ', '.join(view.holders(k.id)) if k.id in held else 'AWSCURRENT'})" for k in remaining
+        )
+        result.steps.append(
+            Step(
+                "blocked",
+                None,
+                f"rotation is due ({reason}) but the user already has two keys and both are in use: {in_use}; "
+                "make every target hold the same key (or delete the key that is not needed) and run again",
+            )
+        )
+        return
+    room = removable[0]
+    if room.id == current.previous_access_key_id and room.status == "Active" and not force:
+        grace_ends = (current.pushed_at or view.now) + policy.grace_period
+        if view.now < grace_ends:
+            result.notes.append(
+                f"rotation is due ({reason}) but waits: previous key {room.id} is in its grace period until "
+                f'{grace_ends.isoformat()}; invoke with {{"force": true}} to rotate anyway'
+            )
+            return
+    result.steps.append(Step("rotate", None, reason, make_room=room.id))

@@ -1,0 +1,143 @@
+"""Pre-flight: everything a run needs is checked before it changes anything, and the GitLab
+token's own expiry is watched (and, if configured, the token rotated) first of all.
+
+A failed pre-flight raises ``PreflightError`` listing every problem with what to fix.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from rotation.errors import PreflightError, RotationError, UserNotFoundError
+from rotation.gitlab_port import GitLab, GitLabAuthError, GitLabError, GitLabForbiddenError, GitLabRejectedError, TokenInfo
+from rotation.ports import IamKeys, Notifier, TokenStore
+from rotation.settings import RotatedUser
+
+logger = logging.getLogger(__name__)
+
+TOKEN_EXPIRING_EVENT = "gitlab_token_expiring"  # the CDK's metric filter matches this field
+# What a rotated GitLab token is asked to live: a day under GitLab's one-year maximum. Without an
+# ``expires_at`` GitLab gives it one week.
+NEW_TOKEN_LIFETIME = timedelta(days=364)
+
+
+@dataclass(frozen=True)
+class TokenCheck:
+    expires_at: date | None
+    days_left: int | None
+    warned: bool = False
+    rotated: bool = False
+
+    def as_json(self) -> dict:
+        return {
+            "expires_at": self.expires_at.isoformat() if self.expires_at else None,
+            "days_left": self.days_left,
+            "warned": self.warned,
+            "rotated": self.rotated,
+        }
+
+
+def check_token(gitlab: GitLab, token_secret_arn: str, today: date) -> TokenInfo:
+    """The token works, is active and has scope ``api``."""
+    fix = f'create a new access token with scope api and put {{"GITLAB_TOKEN": "..."}} in secret {token_secret_arn}'
+    try:
+        info = gitlab.token_info()
+    except GitLabAuthError as exc:
+        raise PreflightError([f"GitLab refused the token ({exc}); {fix}"]) from None
+    problems = []
+    if info.revoked:
+        problems.append(f"the GitLab token {info.name!r} (id {info.id}) is revoked; {fix}")
+    elif info.expires_at is not None and info.expires_at <= today:
+        problems.append(f"the GitLab token {info.name!r} (id {info.id}) expired on {info.expires_at.isoformat()}; {fix}")
+    elif not info.active:
+        problems.append(f"the GitLab token {info.name!r} (id {info.id}) is not active; {fix}")
+    if "api" not in info.scopes:
+        problems.append(
+            f"the GitLab token {info.name!r} (id {info.id}) has scopes {sorted(info.scopes)} but writing CI/CD "
+            f"variables needs scope api; {fix}"
+        )
+    if problems:
+        raise PreflightError(problems)
+    return info
+
+
+def watch_token_expiry(
+    gitlab: GitLab,
+    info: TokenInfo,
+    *,
+    today: date,
+    warning_days: int,
+    rotate: bool,
+    dry_run: bool,
+    token_store: TokenStore,
+    token_secret_arn: str,
+    notifier: Notifier,
+) -> TokenCheck:
+    """Warn (log record with ``event``/``days_left`` fields, and SNS) from ``warning_days``
+    before the token expires; with ``rotate``, rotate it instead and store the new token in the
+    secret before anything else, since the old one stops working at once."""
+    if info.expires_at is None:
+        return TokenCheck(None, None)
+    days_left = (info.expires_at - today).days
+    if days_left > warning_days:
+        return TokenCheck(info.expires_at, days_left)
+    if rotate and not dry_run:
+        return _rotate_token(gitlab, today, token_store, token_secret_arn)
+    message = (
+        f"The GitLab token {info.name!r} (id {info.id}) used by the key rotation expires on "
+        f"{info.expires_at.isoformat()} ({days_left} days left). Rotate it in GitLab and put "
+        f'{{"GITLAB_TOKEN": "..."}} in secret {token_secret_arn}, or deploy with token rotation on.'
+    )
+    logger.warning(message, extra={"event": TOKEN_EXPIRING_EVENT, "days_left": days_left})
+    try:
+        notifier.publish("GitLab token expires soon", message)
+    except Exception as exc:  # the log record above still feeds the alarm
+        logger.warning("could not publish the token expiry warning: %s: %s", type(exc).__name__, exc)
+    return TokenCheck(info.expires_at, days_left, warned=True)
+
+
+def _rotate_token(gitlab: GitLab, today: date, token_store: TokenStore, token_secret_arn: str) -> TokenCheck:
+    try:
+        info, token = gitlab.rotate_token(today + NEW_TOKEN_LIFETIME)
+    except GitLabRejectedError:  # the instance allows shorter lifetimes: take its default
+        info, token = gitlab.rotate_token(None)
+    try:
+        token_store.write(token)
+    except Exception as exc:
+        raise RotationError(
+            f"the GitLab token was rotated (new token id {info.id}) but could not be stored in secret "
+            f"{token_secret_arn} ({type(exc).__name__}: {exc}); the old token no longer works: create a new "
+            'token with scope api in GitLab and put {"GITLAB_TOKEN": "..."} in the secret'
+        ) from None
+    logger.info(
+        "rotated the GitLab token: new token id %s expires on %s",
+        info.id,
+        info.expires_at.isoformat() if info.expires_at else "never",
+        extra={"event": "gitlab_token_rotated"},
+    )
+    days_left = (info.expires_at - today).days if info.expires_at else None
+    return TokenCheck(info.expires_at, days_left, rotated=True)
+
+
+def check_users(users: tuple[RotatedUser, ...], gitlab: GitLab, iam: IamKeys) -> None:
+    """Every IAM user exists; every target exists and its variables are writable with the token."""
+    problems = []
+    for user in users:
+        try:
+            iam.list_keys(user.iam_user)
+        except UserNotFoundError as exc:
+            problems.append(str(exc))
+        for target in user.targets:
+            try:
+                gitlab.check_target(target)
+            except GitLabForbiddenError as exc:
+                problems.append(
+                    f"{target.label}: {exc} (variables need the Maintainer role on a project and Owner on a "
+                    "group; a Developer gets 403)"
+                )
+            except GitLabError as exc:
+                problems.append(f"{target.label}: {exc}")
+    if problems:
+        raise PreflightError(problems)

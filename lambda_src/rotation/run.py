@@ -1,0 +1,142 @@
+"""One invocation of the rotation Lambda, from settings and request to a report: the domain's
+single entry point. Collaborators come in through ``RunPorts``; ``rotation.wiring`` builds the
+real ones.
+
+Order: read the GitLab token, check it (and watch its expiry: a rotated token is stored before
+anything else), pre-flight every user and target, then reconcile each user. One user's failure
+does not stop the others; the report says who failed and why.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Callable
+
+from rotation.errors import RotationError
+from rotation.gitlab_port import GitLab
+from rotation.plan import Policy
+from rotation.ports import Clock, IamKeys, Notifier, Sleep, StateStore, StsVerifier, TokenStore
+from rotation.preflight import TokenCheck, check_token, check_users, watch_token_expiry
+from rotation.reconcile import Reconciler, UserPorts, UserReport
+from rotation.request import BadEventError, RunRequest
+from rotation.settings import RotatedUser, RotationSettings
+from rotation.verification import VerificationPolicy
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RunPorts:
+    iam: IamKeys
+    state_store: Callable[[str], StateStore]  # by state secret ARN
+    token_store: TokenStore
+    connect_gitlab: Callable[[str], GitLab]  # by token
+    verifier: StsVerifier
+    clock: Clock
+    sleep: Sleep
+    notifier: Notifier
+
+
+@dataclass
+class RunReport:
+    request: RunRequest
+    users: list[UserReport] = field(default_factory=list)
+    token: TokenCheck | None = None
+    error: str | None = None  # the run as a whole failed (bad event, token, pre-flight)
+    duration_seconds: float = 0.0
+
+    @property
+    def failed(self) -> bool:
+        return self.error is not None or any(u.outcome == "failed" for u in self.users)
+
+    def failure_summary(self) -> str:
+        problems = [self.error] if self.error else []
+        problems += [f"{u.iam_user}: {u.error}" for u in self.users if u.outcome == "failed"]
+        return "; ".join(p for p in problems if p)
+
+    def as_json(self) -> dict:
+        data: dict = {
+            "event": "rotation_summary",
+            "run_id": self.request.run_id,
+            "event_id": self.request.event_id,
+            "dry_run": self.request.dry_run,
+            "force": self.request.force,
+            "ok": not self.failed,
+            "duration_seconds": round(self.duration_seconds, 3),
+            "users": [u.as_json() for u in self.users],
+        }
+        if self.token is not None:
+            data["gitlab_token"] = self.token.as_json()
+        if self.error:
+            data["error"] = self.error
+        return data
+
+
+def run_rotation(
+    settings: RotationSettings,
+    request: RunRequest,
+    ports: RunPorts,
+    verification: VerificationPolicy = VerificationPolicy(),
+) -> RunReport:
+    started = ports.clock.now()
+    report = RunReport(request)
+    try:
+        users = _selected_users(settings, request)
+        gitlab = ports.connect_gitlab(ports.token_store.read())
+        today = started.date()
+        info = check_token(gitlab, settings.gitlab_token_secret_arn, today)
+        report.token = watch_token_expiry(
+            gitlab,
+            info,
+            today=today,
+            warning_days=settings.token_expiry_warning_days,
+            rotate=settings.rotate_gitlab_token,
+            dry_run=request.dry_run,
+            token_store=ports.token_store,
+            token_secret_arn=settings.gitlab_token_secret_arn,
+            notifier=ports.notifier,
+        )
+        check_users(users, gitlab, ports.iam)
+    except Exception as exc:
+        report.error = str(exc) if isinstance(exc, RotationError) else f"{type(exc).__name__}: {exc}"
+    else:
+        policy = Policy(
+            rotation_period=timedelta(days=settings.rotation_period_days),
+            grace_period=timedelta(hours=settings.grace_period_hours),
+            deletion_window=timedelta(days=settings.deletion_window_days),
+        )
+        for user in users:
+            user_ports = UserPorts(
+                ports.iam, ports.state_store(user.state_secret_arn), gitlab, ports.verifier, ports.clock, ports.sleep
+            )
+            report.users.append(Reconciler(user, user_ports, policy, verification, request).run())
+    report.duration_seconds = (ports.clock.now() - started).total_seconds()
+    _notify(settings, report, ports.notifier)
+    return report
+
+
+def _selected_users(settings: RotationSettings, request: RunRequest) -> tuple[RotatedUser, ...]:
+    if request.iam_user is None:
+        return settings.users
+    chosen = tuple(u for u in settings.users if u.iam_user == request.iam_user)
+    if not chosen:
+        configured = ", ".join(u.iam_user for u in settings.users)
+        raise BadEventError(f"the event's iam_user {request.iam_user!r} is not a configured user; configured: {configured}")
+    return chosen
+
+
+def _notify(settings: RotationSettings, report: RunReport, notifier: Notifier) -> None:
+    if report.failed:
+        subject, message = "GitLab key rotation failed", report.failure_summary()
+    elif settings.notify_on_success and any(u.outcome == "changed" for u in report.users):
+        changed = [u for u in report.users if u.outcome == "changed"]
+        subject = "GitLab key rotation changed keys"
+        message = "; ".join(f"{u.iam_user}: " + ", ".join(f"{a['action']} {a['key_id']}" for a in u.actions) for u in changed)
+    else:
+        return
+    try:
+        notifier.publish(subject, message)
+    except Exception as exc:  # the report (and the alarm) still say what happened
+        logger.warning("could not publish to the notification topic: %s: %s", type(exc).__name__, exc)

@@ -1,0 +1,32 @@
+"""The composition root of the rotation Lambda: the real adapters, built from the settings."""
+
+from __future__ import annotations
+
+import time
+
+import boto3
+
+from rotation.aws import CLIENT_CONFIG, Boto3IamKeys, Boto3StsVerifier, SecretsStateStore, SecretsTokenStore, SnsNotifier, SystemClock
+from rotation.gitlab_client import GitLabClient
+from rotation.request import RunRequest
+from rotation.run import RunPorts, RunReport, run_rotation
+from rotation.settings import RotationSettings
+
+
+def real_ports(settings: RotationSettings) -> RunPorts:
+    session = boto3.session.Session()
+    secrets = session.client("secretsmanager", config=CLIENT_CONFIG)
+    return RunPorts(
+        iam=Boto3IamKeys(session.client("iam", config=CLIENT_CONFIG)),
+        state_store=lambda arn: SecretsStateStore(secrets, arn),
+        token_store=SecretsTokenStore(secrets, settings.gitlab_token_secret_arn),
+        connect_gitlab=lambda token: GitLabClient(settings.gitlab_url, token, ca_bundle=settings.gitlab_ca_bundle),
+        verifier=Boto3StsVerifier(session),
+        clock=SystemClock(),
+        sleep=time.sleep,
+        notifier=SnsNotifier(session.client("sns", config=CLIENT_CONFIG), settings.notification_topic_arn),
+    )
+
+
+def rotate(settings: RotationSettings, request: RunRequest) -> RunReport:
+    return run_rotation(settings, request, real_ports(settings))
