@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Literal, Sequence
 
-from aws_cdk import Acknowledgment, ArnFormat, Duration, Stack, Validations
+from aws_cdk import Acknowledgment, ArnFormat, Duration, Stack, Token, Validations
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -15,7 +15,7 @@ from constructs import Construct
 
 from stacks.assets import REVOCATION_HANDLER
 from stacks.monitored_function import MonitoredFunction
-from stacks.notifications import resolve_topic
+from stacks.notifications import grant_publish, resolve_topic
 from stacks.validation import check_at_least, check_cron, check_iam_name
 
 DEFAULT_REVOCATION_SCHEDULE = "cron(55 23 ? * FRI *)"
@@ -143,7 +143,7 @@ class DeveloperKeyRevocation(Construct):
         )
         Validations.of(self.role).acknowledge(
             Acknowledgment(
-                id=f"AwsSolutions-IAM5[Resource::{_nag_arn('user', '*')}]",
+                id=f"AwsSolutions-IAM5[Resource::{_nag_arn(stack, 'user', '*')}]",
                 reason=(
                     "Group members are only known at run time (iam:GetGroup); users outside the groups are "
                     "never touched by the code, and the rotation machine users are denied explicitly."
@@ -164,7 +164,7 @@ class DeveloperKeyRevocation(Construct):
                     ],
                 )
             )
-        self.topic.grant_publish(self.role)
+        grant_publish(self.topic, self.role)
 
 
 def _json_list(names: list[str]) -> str:
@@ -187,6 +187,8 @@ def _iam_arn(stack: Stack, resource: str, name: str) -> str:
     )
 
 
-def _nag_arn(resource: str, name: str) -> str:
-    """How cdk-nag spells ``_iam_arn``'s result in a finding id."""
-    return f"arn:<AWS::Partition>:iam::<AWS::AccountId>:{resource}/{name}"
+def _nag_arn(stack: Stack, resource: str, name: str) -> str:
+    """How cdk-nag spells ``_iam_arn``'s result in a finding id (pseudo parameters as ``<AWS::...>``)."""
+    partition = "<AWS::Partition>" if Token.is_unresolved(stack.partition) else stack.partition
+    account = "<AWS::AccountId>" if Token.is_unresolved(stack.account) else stack.account
+    return f"arn:{partition}:iam::{account}:{resource}/{name}"

@@ -21,7 +21,7 @@ from constructs import Construct
 from stacks.assets import ROTATION_HANDLER
 from stacks.ca_bundle_layer import CA_BUNDLE_PATH, GitLabCaBundleLayer
 from stacks.monitored_function import ARCHITECTURE, RUNTIME, MonitoredFunction
-from stacks.notifications import resolve_topic
+from stacks.notifications import grant_publish, resolve_topic
 from stacks.requests_layer import RequestsLayer
 from stacks.targets import RotatedUser
 from stacks.validation import check_at_least, check_cron, check_https_url
@@ -252,7 +252,7 @@ class GitLabKeyRotation(Construct):
                 )
             )
             if self.token_secret.encryption_key is not None:
-                self.token_secret.encryption_key.grant_encrypt(self.role)
+                self._grant_secret_key_use(self.token_secret.encryption_key)
         self.role.add_to_principal_policy(
             iam.PolicyStatement(
                 sid="KeepRotationState",
@@ -261,12 +261,23 @@ class GitLabKeyRotation(Construct):
             )
         )
         if encryption_key is not None:
-            encryption_key.grant_encrypt_decrypt(self.role)
-        self.topic.grant_publish(self.role)
+            self._grant_secret_key_use(encryption_key)
+        grant_publish(self.topic, self.role)
 
         self.token_expiry_alarm = self._token_expiry_alarm(token_expiry_warning_days)
         self.token_expiry_alarm.add_alarm_action(cloudwatch_actions.SnsAction(self.topic))
         self.alarms = [job.errors_alarm, job.dead_letter_alarm, self.token_expiry_alarm]
+
+    def _grant_secret_key_use(self, key: kms.IKey) -> None:
+        """What Secrets Manager needs of a customer-managed key on the caller's behalf: Decrypt to
+        read a secret, GenerateDataKey to store a new version (no wildcard actions)."""
+        self.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="UseTheSecretsKey",
+                actions=["kms:Decrypt", "kms:GenerateDataKey"],
+                resources=[key.key_arn],
+            )
+        )
 
     def _token_expiry_alarm(self, warning_days: int) -> cloudwatch.Alarm:
         """Alarm while the Lambda logs ``{"event": "gitlab_token_expiring", "days_left": N}``."""

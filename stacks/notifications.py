@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import re
 
-from aws_cdk import Validations, Acknowledgment
+from aws_cdk import Acknowledgment, Validations
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
-from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 _EMAIL = re.compile(r"\A[^@\s]+@[^@\s]+\.[^@\s]+\Z")
@@ -18,6 +18,21 @@ def check_email(address: object, where: str) -> str:
     if not isinstance(address, str) or not _EMAIL.match(address):
         raise ValueError(f"{where} must be an e-mail address like 'platform-team@example.com', got {address!r}")
     return address
+
+
+def grant_publish(topic: sns.ITopic, role: iam.IRole) -> None:
+    """sns:Publish on the topic, and the use of its KMS key if it has one, without wildcard actions."""
+    role.add_to_principal_policy(
+        iam.PolicyStatement(sid="PublishNotifications", actions=["sns:Publish"], resources=[topic.topic_arn])
+    )
+    if topic.master_key is not None:
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="EncryptNotifications",
+                actions=["kms:Decrypt", "kms:GenerateDataKey"],
+                resources=[topic.master_key.key_arn],
+            )
+        )
 
 
 def resolve_topic(

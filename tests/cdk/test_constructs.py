@@ -1,0 +1,304 @@
+"""The constructs used on their own inside someone else's stack, with every optional feature on,
+and the config's VPC / KMS / existing-secret / CA-bundle path through KeyRotationStack; plus the
+props that must be refused before anything is synthesized."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_events as events
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk import aws_sns as sns
+
+from stacks import DeveloperKeyRevocation, GitLabKeyRotation, GitLabTarget, KeyRotationStack, RotatedUser
+from stacks.ca_bundle_layer import CA_BUNDLE_PATH, CopyFileBundling
+from tests.cdk.lint import lint
+from tests.cdk.synth import Synthesis, config_with, render, resources, synthesize_app
+
+TOKEN_ARN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:gitlab-token-AbCdEf"
+TOPIC_ARN = "arn:aws:sns:eu-west-1:123456789012:platform-alerts"
+PEM = "-----BEGIN CERTIFICATE-----\nMIIBfake\n-----END CERTIFICATE-----\n"
+ENV = cdk.Environment(account="123456789012", region="eu-west-1")
+
+
+@pytest.fixture(scope="module")
+def pem_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("ca") / "gitlab-ca.pem"
+    path.write_text(PEM)
+    return path
+
+
+def build_variants(app: cdk.App, pem_file: Path) -> list[cdk.Stack]:
+    stack = cdk.Stack(app, "Variants", env=ENV)
+    vpc = ec2.Vpc.from_vpc_attributes(
+        stack, "Vpc", vpc_id="vpc-0123456789abcdef0", availability_zones=["eu-west-1a"], private_subnet_ids=["subnet-0123456789abcdef0"]
+    )
+    key = kms.Key(stack, "Key", enable_key_rotation=True)
+    rotation = GitLabKeyRotation(
+        stack,
+        "SelfManaged",
+        users=[
+            RotatedUser(iam_user="ci-a", iam_path="/machines/", targets=(GitLabTarget(kind="group", id="platform"),)),
+            RotatedUser(
+                iam_user="ci-b",
+                targets=(GitLabTarget(kind="project", id="123", environment_scope="prod", protected=False),),
+            ),
+        ],
+        gitlab_url="https://gitlab.internal.example",
+        gitlab_token_secret=secretsmanager.Secret.from_secret_complete_arn(stack, "Token", TOKEN_ARN),
+        gitlab_ca_bundle=pem_file,
+        schedule=events.Schedule.expression("cron(15 * ? * * *)"),
+        rotate_gitlab_token=True,
+        notification_topic=sns.Topic.from_topic_arn(stack, "Alerts", TOPIC_ARN),
+        notification_email="oncall@example.com",
+        encryption_key=key,
+        vpc=vpc,
+        reserved_concurrent_executions=None,
+        dry_run=True,
+    )
+    DeveloperKeyRevocation(stack, "Revocation", groups=["devs"], action="deactivate", exempt_tag_key="", notification_topic=rotation.topic)
+    DeveloperKeyRevocation(stack, "StandaloneRevocation", groups=["interns"], protected_users=["ci-a"])
+
+    configured = config_with(
+        account="123456789012",
+        region="eu-west-1",
+        kms_key_arn="arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+        gitlab={"token_secret_arn": TOKEN_ARN, "ca_bundle_file": str(pem_file)},
+        rotation={"vpc": {"vpc_id": "vpc-0123456789abcdef0", "subnet_ids": ["subnet-0123456789abcdef0"], "security_group_ids": ["sg-0123456789abcdef0"]}},
+        revocation={"enabled": False},
+    )
+    return [stack, KeyRotationStack(app, "FromConfig", config=configured, env=ENV)]
+
+
+@pytest.fixture(scope="module")
+def synth(tmp_path_factory: pytest.TempPathFactory, pem_file: Path) -> Synthesis:
+    return synthesize_app(lambda app: build_variants(app, pem_file), tmp_path_factory.mktemp("variants"), nag=True)
+
+
+def the_function(template: dict, name_part: str) -> dict:
+    (found,) = [v["Properties"] for k, v in resources(template, "AWS::Lambda::Function").items() if k.startswith(name_part)]
+    return found
+
+
+def statements(template: dict, role_part: str) -> list[dict]:
+    (policy,) = [v for v in resources(template, "AWS::IAM::Policy").values() if v["Properties"]["Roles"][0]["Ref"].startswith(role_part)]
+    return policy["Properties"]["PolicyDocument"]["Statement"]
+
+
+def statement(template: dict, role_part: str, sid: str) -> dict:
+    (found,) = [s for s in statements(template, role_part) if s.get("Sid") == sid]
+    return found
+
+
+def test_cdk_nag_has_no_unacknowledged_finding(synth: Synthesis) -> None:
+    assert synth.nag_findings() == []
+
+
+@pytest.mark.parametrize("stack_name", ["Variants", "FromConfig"])
+def test_cfn_lint_has_no_error(synth: Synthesis, stack_name: str) -> None:
+    errors, _ = lint(synth.template_text(stack_name))
+    assert errors == []
+
+
+def test_user_arns_follow_iam_paths(synth: Synthesis) -> None:
+    resource = statement(synth.template("Variants"), "SelfManagedJobRole", "RotateMachineUserKeys")["Resource"]
+    assert render(resource, {}) == ["arn:aws:iam::123456789012:user/machines/ci-a", "arn:aws:iam::123456789012:user/ci-b"]
+
+
+def test_one_state_secret_per_user_encrypted_with_the_key(synth: Synthesis) -> None:
+    template = synth.template("Variants")
+    secrets = resources(template, "AWS::SecretsManager::Secret")
+    assert sorted(secrets) == ["SelfManagedStateciaEDF82D97", "SelfManagedStatecibE8EBB85D"]  # pinned: stateful
+    assert all(s["Properties"]["KmsKeyId"]["Fn::GetAtt"][0].startswith("Key") for s in secrets.values())
+    state = statement(template, "SelfManagedJobRole", "KeepRotationState")
+    assert state["Resource"] == [{"Ref": k} for k in secrets]
+
+
+def test_existing_token_secret_is_read_and_written_when_token_rotation_is_on(synth: Synthesis) -> None:
+    template = synth.template("Variants")
+    stmts = statements(template, "SelfManagedJobRole")
+    read = [s for s in stmts if s["Action"] == ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"]]
+    assert [s["Resource"] for s in read] == [TOKEN_ARN]
+    assert statement(template, "SelfManagedJobRole", "StoreRotatedGitLabToken")["Resource"] == TOKEN_ARN
+    assert "GitLabToken" not in json.dumps(list(template["Resources"]))
+
+
+def test_kms_key_grants_and_log_encryption(synth: Synthesis) -> None:
+    template = synth.template("Variants")
+    kms_statements = [s for s in statements(template, "SelfManagedJobRole") if "kms:Decrypt" in s["Action"]]
+    assert len(kms_statements) == 1 and kms_statements[0]["Resource"]["Fn::GetAtt"][0].startswith("Key")
+    log_groups = [v["Properties"] for k, v in resources(template, "AWS::Logs::LogGroup").items() if k.startswith("SelfManaged")]
+    assert all("KmsKeyId" in g for g in log_groups)
+
+
+def test_vpc_placement_with_eni_permissions(synth: Synthesis) -> None:
+    template = synth.template("Variants")
+    vpc_config = the_function(template, "SelfManaged")["VpcConfig"]
+    assert vpc_config["SubnetIds"] == ["subnet-0123456789abcdef0"]
+    eni = statement(template, "SelfManagedJobRole", "PlaceNetworkInterfacesInTheVpc")
+    assert eni["Resource"] == "*" and "ec2:CreateNetworkInterface" in eni["Action"]
+    assert "VpcConfig" not in the_function(template, "StandaloneRevocation")
+
+
+def test_ca_bundle_layer_and_environment(synth: Synthesis) -> None:
+    template = synth.template("Variants")
+    fn = the_function(template, "SelfManaged")
+    assert fn["Environment"]["Variables"]["GITLAB_CA_BUNDLE"] == CA_BUNDLE_PATH
+    layer_ids = [layer["Ref"] for layer in fn["Layers"]]
+    assert [i for i in layer_ids if "RequestsLayer" in i] and [i for i in layer_ids if "GitLabCaBundle" in i]
+
+
+def test_ca_bundle_bundling_copies_the_pem(tmp_path: Path, pem_file: Path) -> None:
+    assert CopyFileBundling(pem_file, "gitlab-ca/ca-bundle.pem").try_bundle(str(tmp_path))
+    assert (tmp_path / "gitlab-ca" / "ca-bundle.pem").read_text() == PEM
+    assert CA_BUNDLE_PATH == "/opt/gitlab-ca/ca-bundle.pem"
+
+
+def test_given_topic_is_used_and_subscribed(synth: Synthesis) -> None:
+    template = synth.template("Variants")
+    assert the_function(template, "SelfManaged")["Environment"]["Variables"]["NOTIFICATION_TOPIC_ARN"] == TOPIC_ARN
+    subscriptions = [v["Properties"] for v in resources(template, "AWS::SNS::Subscription").values()]
+    assert subscriptions == [{"Endpoint": "oncall@example.com", "Protocol": "email", "TopicArn": TOPIC_ARN}]
+    alarms = resources(template, "AWS::CloudWatch::Alarm")
+    assert all(a["Properties"]["AlarmActions"] == [TOPIC_ARN] for k, a in alarms.items() if k.startswith(("SelfManaged", "Revocation")))
+
+
+def test_reserved_concurrency_none_and_rotation_settings(synth: Synthesis) -> None:
+    from rotation.settings import RotationSettings
+
+    template = synth.template("Variants")
+    fn = the_function(template, "SelfManaged")
+    assert "ReservedConcurrentExecutions" not in fn
+    env = render(fn["Environment"]["Variables"], {k: f"arn:aws:secretsmanager:eu-west-1:123456789012:secret:{k}-AbCdEf" for k in template["Resources"]})
+    settings = RotationSettings.from_env(env)
+    assert settings.dry_run and settings.rotate_gitlab_token and settings.gitlab_ca_bundle == CA_BUNDLE_PATH
+    assert [u.iam_user for u in settings.users] == ["ci-a", "ci-b"]
+    assert settings.users[1].targets[0] == __import__("rotation.settings").settings.GitLabTarget(kind="project", id="123", environment_scope="prod", protected=False)
+    (rule,) = [v["Properties"] for k, v in resources(template, "AWS::Events::Rule").items() if k.startswith("SelfManaged")]
+    assert rule["ScheduleExpression"] == "cron(15 * ? * * *)"
+
+
+def test_revocation_variants_grant_only_what_the_action_needs(synth: Synthesis) -> None:
+    template = synth.template("Variants")
+    deactivating = statement(template, "RevocationJobRole", "RevokeMemberKeys")["Action"]
+    assert deactivating == ["iam:ListAccessKeys", "iam:DeleteAccessKey", "iam:UpdateAccessKey"]  # no tag check
+    assert not [s for s in statements(template, "RevocationJobRole") if s["Effect"] == "Deny"]
+    deny = statement(template, "StandaloneRevocationJobRole", "NeverTouchProtectedUsers")
+    assert render(deny["Resource"], {}) == ["arn:aws:iam::123456789012:user/ci-a", "arn:aws:iam::123456789012:user/*/ci-a"]
+    env = the_function(template, "Revocation")["Environment"]["Variables"]
+    assert env["EXEMPT_TAG_KEY"] == "" and env["REVOCATION_ACTION"] == "deactivate" and env["PROTECTED_USERS"] == "[]"
+    assert len(resources(template, "AWS::SNS::Topic")) == 1  # the standalone revocation created its own
+
+
+def test_key_rotation_stack_from_config_with_vpc_kms_and_existing_secret(synth: Synthesis) -> None:
+    template = synth.template("FromConfig")
+    fn = the_function(template, "Rotation")
+    assert fn["VpcConfig"] == {"SecurityGroupIds": ["sg-0123456789abcdef0"], "SubnetIds": ["subnet-0123456789abcdef0"]}
+    assert fn["Environment"]["Variables"]["GITLAB_TOKEN_SECRET_ARN"] == TOKEN_ARN
+    assert not resources(template, "AWS::SecretsManager::Secret").keys() - {k for k in template["Resources"] if "State" in k}
+    assert len(resources(template, "AWS::Lambda::Function")) == 1  # revocation disabled
+    topic = next(iter(resources(template, "AWS::SNS::Topic").values()))
+    assert topic["Properties"]["KmsMasterKeyId"].startswith("arn:aws:kms:")
+
+
+# ---- props refused before synthesis -------------------------------------------------------------
+
+USER = RotatedUser(iam_user="ci", targets=(GitLabTarget(kind="group", id="g"),))
+
+
+@pytest.fixture()
+def stack() -> cdk.Stack:
+    return cdk.Stack(cdk.App(context={"aws:cdk:bundling-stacks": []}), "Props")
+
+
+@pytest.mark.parametrize(
+    ("props", "expected"),
+    [
+        ({"users": []}, r"users must name at least one IAM machine user"),
+        ({"users": [USER, RotatedUser(iam_user="CI", targets=(GitLabTarget(kind="project", id="1"),))]}, r"IAM user 'CI' is listed twice"),
+        (
+            {"users": [USER, RotatedUser(iam_user="ci-2", targets=(GitLabTarget(kind="group", id="g"),))]},
+            r"group 'g' variable 'AWS_ACCESS_KEY_ID' at environment scope '\*' would receive the keys of both 'ci' and 'ci-2'",
+        ),
+        ({"gitlab_url": "http://gitlab.example.com"}, r"gitlab_url must be an https:// URL .*got 'http://gitlab.example.com'"),
+        ({"grace_period_hours": 48, "rotation_period_days": 2}, r"grace_period_hours \(48\) must be shorter than the rotation period \(2 days = 48 hours\)"),
+        ({"deletion_window_days": -1}, r"deletion_window_days must be a whole number >= 0, got -1"),
+        ({"schedule": events.Schedule.expression("cron(0 6 * * MON *)")}, r"schedule must be a 6-field .*exactly one of"),
+        ({"vpc_subnets": ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS)}, r"vpc_subnets and security_groups need vpc"),
+        ({"reserved_concurrent_executions": 0}, r"reserved_concurrent_executions must be None \(reserve nothing\) or at least 1, got 0"),
+        ({"notification_email": "nobody"}, r"notification_email must be an e-mail address"),
+    ],
+)
+def test_rotation_props_are_refused(stack: cdk.Stack, props: dict, expected: str) -> None:
+    with pytest.raises(ValueError, match=expected):
+        GitLabKeyRotation(stack, "Rotation", **{"users": [USER], "gitlab_url": "https://gitlab.com", **props})
+
+
+def test_ca_bundle_must_be_pem(stack: cdk.Stack, tmp_path: Path) -> None:
+    not_pem = tmp_path / "ca.txt"
+    not_pem.write_text("hello")
+    with pytest.raises(ValueError, match=r"ca.txt holds no '-----BEGIN CERTIFICATE-----' block"):
+        GitLabKeyRotation(stack, "Rotation", users=[USER], gitlab_url="https://gitlab.com", gitlab_ca_bundle=not_pem)
+
+
+def test_environment_over_4_kb_is_refused_with_the_reason(stack: cdk.Stack) -> None:
+    targets = tuple(GitLabTarget(kind="project", id=str(i), description="d" * 200) for i in range(20))
+    with pytest.raises(ValueError, match=r"environment of Props/Rotation/Job would take up to \d+ bytes, over Lambda's limit of 4096 \(the largest variable is ROTATION_USERS\)"):
+        GitLabKeyRotation(stack, "Rotation", users=[RotatedUser(iam_user="ci", targets=targets)], gitlab_url="https://gitlab.com")
+
+
+def test_environment_size_counts_unresolved_arns_generously(stack: cdk.Stack) -> None:
+    from stacks.monitored_function import TOKEN_STAND_IN_BYTES, environment_size
+
+    topic = sns.Topic(stack, "T")
+    assert environment_size({"A": topic.topic_arn}) == 1 + TOKEN_STAND_IN_BYTES
+    assert environment_size({"U": "ignored"}, {"U": [{"arn": topic.topic_arn}]}) == 1 + len('[{"arn":""}]') + TOKEN_STAND_IN_BYTES
+
+
+@pytest.mark.parametrize(
+    ("props", "expected"),
+    [
+        ({"groups": []}, r"groups must name at least one IAM group"),
+        ({"groups": "developers"}, r"groups must be a list of names, got the single string 'developers'"),
+        ({"groups": ["dev ops"]}, r"groups\[0\] must be an IAM name .*got 'dev ops'"),
+        ({"groups": ["a", "a"]}, r"groups lists \['a'\] more than once"),
+        ({"action": "disable"}, r"action must be 'delete' or 'deactivate', got 'disable'"),
+        ({"max_workers": 0}, r"max_workers must be a whole number >= 1, got 0"),
+        ({"min_key_age_days": -1}, r"min_key_age_days must be a whole number >= 0, got -1"),
+        ({"schedule": events.Schedule.expression("cron(55 23 ? * FRI)")}, r"schedule must be a 6-field .*5 fields instead of 6"),
+    ],
+)
+def test_revocation_props_are_refused(stack: cdk.Stack, props: dict, expected: str) -> None:
+    with pytest.raises(ValueError, match=expected):
+        DeveloperKeyRevocation(stack, "Revocation", **{"groups": ["developers"], **props})
+
+
+@pytest.mark.parametrize(
+    ("make", "expected"),
+    [
+        (lambda: GitLabTarget(kind="namespace", id="g"), r"kind must be 'group' or 'project', got 'namespace'"),
+        (lambda: GitLabTarget(kind="group", id="g", access_key_id_variable="X", secret_access_key_variable="X"), r"must differ, both are 'X'"),
+        (lambda: GitLabTarget(kind="group", id="g", environment_scope=""), r"environment_scope must be 1 to 255 characters"),
+        (lambda: GitLabTarget(kind="group", id="g", description="x" * 256), r"description must be a string of at most 255"),
+        (lambda: RotatedUser(iam_user="ci", targets=()), r"targets of IAM user 'ci' must name at least one GitLab group or project"),
+        (lambda: RotatedUser(iam_user="x" * 65, targets=(GitLabTarget(kind="group", id="g"),)), r"iam_user must be an IAM name of 1 to 64"),
+    ],
+)
+def test_target_and_user_values_are_refused(make, expected: str) -> None:
+    with pytest.raises(ValueError, match=expected):
+        make()
+
+
+def test_cdk_target_has_exactly_the_lambda_target_fields() -> None:
+    import dataclasses
+
+    from rotation.settings import GitLabTarget as LambdaTarget
+
+    cdk_fields = [(f.name, f.default) for f in dataclasses.fields(GitLabTarget)]
+    lambda_fields = [(f.name, f.default) for f in dataclasses.fields(LambdaTarget)]
+    assert cdk_fields == lambda_fields
