@@ -39,7 +39,7 @@ class CopyFileBundling:
         self.source = source
         self.destination = destination
 
-    def try_bundle(self, output_dir: str, **_options: object) -> bool:
+    def try_bundle(self, output_dir: str, _options: object = None) -> bool:  # jsii passes the options as one struct
         target = Path(output_dir) / self.destination
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(self.source, target)

@@ -63,7 +63,7 @@ class PipInstallBundling:
             "--quiet",
         ]  # fmt: skip
 
-    def try_bundle(self, output_dir: str, **_options: object) -> bool:
+    def try_bundle(self, output_dir: str, _options: object = None) -> bool:  # jsii passes the options as one struct
         # pip honours the operator's pip configuration (index mirror, certificates); only the
         # settings that would change what lands in the layer are neutralised.
         env = {k: v for k, v in os.environ.items() if k not in ("PIP_TARGET", "PIP_PREFIX", "PIP_USER")}

@@ -1,0 +1,88 @@
+"""`cdk synth` with the pinned CLI, the way an operator runs it, but from another directory and
+without any AWS credentials; the only test that really bundles the requests layer (pip downloads
+the Lambda platform's wheels from the package index)."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from tests.cdk.synth import REPO
+
+CDK_CLI = REPO / "node_modules" / ".bin" / "cdk"
+
+
+@pytest.fixture(scope="module")
+def cloud_assembly(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if not CDK_CLI.exists():
+        pytest.fail(f"the pinned CDK CLI is not installed at {CDK_CLI}: run `make install`")
+    workdir = tmp_path_factory.mktemp("operator-dir")
+    cdk_json = json.loads((REPO / "cdk.json").read_text())
+    cdk_json["app"] = f"{sys.executable} {REPO / 'app.py'}"
+    (workdir / "cdk.json").write_text(json.dumps(cdk_json))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") or k == "AWS_CA_BUNDLE"}
+    env |= {"HOME": str(workdir), "AWS_EC2_METADATA_DISABLED": "true", "CDK_DISABLE_CLI_TELEMETRY": "true"}
+    outdir = workdir / "cdk.out"
+    result = subprocess.run(
+        [str(CDK_CLI), "synth", "--quiet", "--no-notices", "--output", str(outdir)],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return outdir
+
+
+def asset_dir(assembly: Path, logical_id_part: str, resource_type: str) -> Path:
+    template = json.loads((assembly / "KeyRotationStack.template.json").read_text())
+    (resource,) = [r for k, r in template["Resources"].items() if logical_id_part in k and r["Type"] == resource_type]
+    return assembly / resource["Metadata"]["aws:asset:path"]
+
+
+def test_template_is_written(cloud_assembly: Path) -> None:
+    template = json.loads((cloud_assembly / "KeyRotationStack.template.json").read_text())
+    assert {r["Properties"]["Handler"] for r in template["Resources"].values() if r["Type"] == "AWS::Lambda::Function"} == {
+        "rotation.handler.handler",
+        "revocation.handler.handler",
+    }
+
+
+def test_code_asset_is_lambda_src_without_bytecode(cloud_assembly: Path) -> None:
+    code = asset_dir(cloud_assembly, "RotationJobFunction", "AWS::Lambda::Function")
+    assert sorted(p.name for p in code.iterdir()) == ["common", "revocation", "rotation"]
+    assert (code / "rotation" / "settings.py").is_file() and (code / "revocation" / "settings.py").is_file()
+    assert not [p for p in code.rglob("*") if p.name == "__pycache__" or p.suffix == ".pyc"]
+
+
+def test_requests_layer_holds_requests_for_the_lambda_platform_and_no_boto(cloud_assembly: Path) -> None:
+    layer = asset_dir(cloud_assembly, "RequestsLayer", "AWS::Lambda::LayerVersion")
+    site = layer / "python"
+    assert (site / "requests" / "__init__.py").is_file()
+    assert not (site / "boto3").exists() and not (site / "botocore").exists()
+    assert not (site / "bin").exists()
+    native = [p.name for p in site.rglob("*.so")]
+    assert native and all("cpython-314-aarch64-linux-gnu" in name for name in native), native
+    pinned = {line.split("==")[0] for line in (REPO / "layers/requests/requirements.txt").read_text().split() if "==" in line}
+    installed = {p.name.split("-")[0].lower().replace("_", "-") for p in site.glob("*.dist-info")}
+    assert installed == pinned
+
+
+def test_layer_size(cloud_assembly: Path) -> None:
+    layer = asset_dir(cloud_assembly, "RequestsLayer", "AWS::Lambda::LayerVersion")
+    files = [p for p in sorted(layer.rglob("*")) if p.is_file()]
+    unzipped = sum(p.stat().st_size for p in files)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in files:
+            archive.write(path, path.relative_to(layer))
+    print(f"requests layer: {len(files)} files, {unzipped / 1024:.0f} KiB unzipped, {len(buffer.getvalue()) / 1024:.0f} KiB zipped")
+    assert unzipped < 10 * 1024 * 1024  # a few MB; a boto3 that crept in would add ~20 MB
