@@ -17,7 +17,9 @@ CREATED = datetime(2025, 1, 1, tzinfo=timezone.utc)
 
 
 def test_reads_members_keys_and_tags(aws):
-    alice_keys = seed_user(aws, "alice", groups=["developers"], keys=1, inactive=1, tags={"key-revocation:exempt": ""})
+    alice_keys = seed_user(
+        aws, "alice", groups=["developers"], keys=1, inactive=1, tags={"key-revocation:exempt": ""}
+    )
     seed_user(aws, "bob", groups=["developers"], keys=0)
     adapter = Boto3Iam(iam_client(max_workers=4))
 
@@ -66,13 +68,28 @@ def test_other_errors_pass_through_unchanged():
             Boto3Iam(client).access_keys("erin")
 
 
+ACCOUNT_ARN = "arn:aws:iam::123456789012"
+
+
 def _user(name: str) -> dict:
-    return {"Path": "/", "UserName": name, "UserId": f"AIDA{name.upper():0<17}", "Arn": f"arn:aws:iam::123456789012:user/{name}", "CreateDate": CREATED}
+    return {
+        "Path": "/",
+        "UserName": name,
+        "UserId": f"AIDA{name.upper():0<17}",
+        "Arn": f"{ACCOUNT_ARN}:user/{name}",
+        "CreateDate": CREATED,
+    }
 
 
 def _group_page(users: list[str], marker: str | None) -> dict:
     page = {
-        "Group": {"Path": "/", "GroupName": "developers", "GroupId": "AGPA0000000000000001", "Arn": "arn:aws:iam::123456789012:group/developers", "CreateDate": CREATED},
+        "Group": {
+            "Path": "/",
+            "GroupName": "developers",
+            "GroupId": "AGPA0000000000000001",
+            "Arn": f"{ACCOUNT_ARN}:group/developers",
+            "CreateDate": CREATED,
+        },
         "Users": [_user(name) for name in users],
         "IsTruncated": marker is not None,
     }

@@ -44,9 +44,8 @@ def test_throttling_is_retried_with_backoff_and_the_run_succeeds(server, iam):
     server.faults.counts.clear()
     server.faults.throttle.update({"ListAccessKeys": 2, "DeleteAccessKey": 1})
 
-    report = revoke_developer_keys(
-        RevocationSettings(groups=("developers",), exempt_tag_key=None), Boto3Iam(iam_client(max_workers=2)), datetime.now(timezone.utc)
-    )
+    settings = RevocationSettings(groups=("developers",), exempt_tag_key=None)
+    report = revoke_developer_keys(settings, Boto3Iam(iam_client(max_workers=2)), datetime.now(timezone.utc))
 
     assert report.failures == ()
     assert [(k.key_id, k.result) for k in report.users[0].keys] == [(key["AccessKeyId"], "deleted")]
