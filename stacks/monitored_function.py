@@ -39,13 +39,14 @@ ENVIRONMENT_LIMIT_BYTES = 4096
 TOKEN_STAND_IN_BYTES = 200
 
 
-def environment_size(environment: Mapping[str, str], unresolved_values: Mapping[str, object] = {}) -> int:
+def environment_size(environment: Mapping[str, str], unresolved_values: Mapping[str, object] | None = None) -> int:
     """Bytes of the environment as Lambda counts them (keys plus values).
 
     ``unresolved_values`` gives, for a variable whose value is a token (such as a JSON document
     rendered with ``Stack.to_json_string``), the plain structure it renders; its tokens count as
     ``TOKEN_STAND_IN_BYTES``.
     """
+    unresolved_values = unresolved_values or {}
     total = 0
     for key, value in environment.items():
         if key in unresolved_values:

@@ -51,7 +51,7 @@ def _cron_problem(expression: object) -> str | None:
     fields = match.group("body").split()
     if len(fields) != 6:
         return f"{len(fields)} fields instead of 6"
-    for value, (name, low, high, names, extra) in zip(fields, _CRON_FIELDS):
+    for value, (name, low, high, names, extra) in zip(fields, _CRON_FIELDS, strict=True):
         problem = _cron_field_problem(value, low, high, names, extra)
         if problem:
             return f"{name} field {value!r}: {problem}"

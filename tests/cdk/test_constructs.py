@@ -153,6 +153,16 @@ def test_ca_bundle_layer_and_environment(synth: Synthesis) -> None:
     assert [i for i in layer_ids if "RequestsLayer" in i] and [i for i in layer_ids if "GitLabCaBundle" in i]
 
 
+def test_requests_layer_asset_hash_is_the_same_in_every_stack(synth: Synthesis, default_synth: Synthesis) -> None:
+    # A custom hash over requirements, platform and Python version: independent of the stack, the
+    # construction order, the machine and the directory, so CI and operators upload the same layer.
+    def layer_keys(template: dict) -> set[str]:
+        return {r["Properties"]["Content"]["S3Key"] for k, r in resources(template, "AWS::Lambda::LayerVersion").items() if "RequestsLayer" in k}
+
+    keys = layer_keys(synth.template("Variants")) | layer_keys(synth.template("FromConfig")) | layer_keys(default_synth.template())
+    assert len(keys) == 1
+
+
 def test_ca_bundle_bundling_copies_the_pem(tmp_path: Path, pem_file: Path) -> None:
     assert CopyFileBundling(pem_file, "gitlab-ca/ca-bundle.pem").try_bundle(str(tmp_path))
     assert (tmp_path / "gitlab-ca" / "ca-bundle.pem").read_text() == PEM
@@ -302,3 +312,20 @@ def test_cdk_target_has_exactly_the_lambda_target_fields() -> None:
     cdk_fields = [(f.name, f.default) for f in dataclasses.fields(GitLabTarget)]
     lambda_fields = [(f.name, f.default) for f in dataclasses.fields(LambdaTarget)]
     assert cdk_fields == lambda_fields
+
+
+def test_layer_build_follows_architecture_and_runtime() -> None:
+    from aws_cdk import aws_lambda as lambda_
+
+    from stacks.requests_layer import PipInstallBundling, pip_platform, python_version
+
+    assert pip_platform(lambda_.Architecture.ARM_64) == "manylinux2014_aarch64"
+    assert pip_platform(lambda_.Architecture.X86_64) == "manylinux2014_x86_64"
+    assert python_version(lambda_.Runtime.PYTHON_3_14) == "3.14"
+    with pytest.raises(ValueError, match=r"runtime must be a Python 3 Lambda runtime, got 'nodejs22.x'"):
+        python_version(lambda_.Runtime.NODEJS_22_X)
+    command = PipInstallBundling(Path("req.txt"), "manylinux2014_aarch64", "3.14").command("/out")
+    assert command[1:] == [
+        "-m", "pip", "install", "--requirement", "req.txt", "--platform", "manylinux2014_aarch64", "--only-binary=:all:",
+        "--python-version", "3.14", "--implementation", "cp", "--target", "/out/python", "--no-compile", "--quiet",
+    ]  # fmt: skip
