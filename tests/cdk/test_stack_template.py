@@ -316,3 +316,11 @@ def test_environment_names_are_those_the_settings_contract_documents(raw: dict, 
     variables = function(raw, f"{module}.handler.handler")["Properties"]["Environment"]["Variables"]
     optional = {"GITLAB_CA_BUNDLE"}  # only with a CA bundle configured
     assert set(variables) == documented - optional
+
+
+def test_the_rotation_lambda_recognises_the_created_placeholder() -> None:
+    from rotation.errors import TokenSecretError
+    from rotation.token_secret import read_token
+
+    with pytest.raises(TokenSecretError, match="still holds the placeholder GITLAB_TOKEN"):
+        read_token(json.dumps({"GITLAB_TOKEN": GITLAB_TOKEN_PLACEHOLDER}), "arn:aws:secretsmanager:eu-west-1:1:secret:t")
