@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import pytest
+from pathlib import Path
 
 from tests.cdk.lint import lint
 from tests.cdk.synth import Synthesis, default_config, synthesize
@@ -19,6 +19,9 @@ def test_cfn_lint_has_no_error(default_synth: Synthesis) -> None:
     assert errors == []
 
 
-def test_two_synths_are_byte_identical(default_synth: Synthesis, tmp_path: pytest.TempPathFactory) -> None:
-    again = synthesize(default_config(), tmp_path, nag=True)
-    assert again.template_text() == default_synth.template_text()
+def test_two_synths_are_byte_identical(tmp_path: Path) -> None:
+    # Back to back (not against the session's synthesis): in a shared checkout, an edit of
+    # lambda_src between two synths legitimately changes the code asset's hash.
+    first = synthesize(default_config(), tmp_path / "first", nag=False)
+    second = synthesize(default_config(), tmp_path / "second", nag=False)
+    assert first.template_text() == second.template_text()
