@@ -45,6 +45,7 @@ class UserReport:
     def act(self, action: str, key_id: str | None, **extra: object) -> None:
         self.actions.append({"action": action, "key_id": key_id, **extra})
         self.outcome = "changed"
+        logger.info("%s: %s %s", self.iam_user, action, key_id or "")
 
     def as_json(self) -> dict:
         data: dict = {"iam_user": self.iam_user, "outcome": self.outcome, "actions": self.actions}
@@ -103,6 +104,8 @@ class Reconciler:
                 for s in current_plan.steps
             ]
             return
+        if all(s.action == "blocked" for s in current_plan.steps):  # nothing to do but explain
+            raise RotationBlockedError(current_plan.steps[0].reason)
         mine = LockRecord(lock.generation + 1 if lock else 0, self.request.run_id, view.now)
         if not self.ports.state.acquire_lock(mine):
             self.report.outcome = "skipped"

@@ -1,0 +1,292 @@
+"""A rotation world for tests: moto (IAM, Secrets Manager, STS, SNS) in-process, the project's
+GitLab server over HTTPS on loopback, one clock for both, and the real adapters wired to them.
+
+AWS time follows the test clock (the ``world`` fixture points moto's IAM ``utcnow`` at it), so a
+key created "now" has the test's "now" as its CreateDate and the clock can jump days ahead.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta, timezone
+from typing import Callable, Iterator
+
+import boto3
+import moto.iam.models
+from moto import mock_aws
+
+from rotation.aws import Boto3IamKeys, Boto3StsVerifier, SecretsStateStore, SecretsTokenStore, SnsNotifier
+from rotation.errors import KeyNotUsableError
+from rotation.gitlab_client import GitLabClient
+from rotation.ports import NewAccessKey
+from rotation.request import RunRequest
+from rotation.run import RunPorts, RunReport, run_rotation
+from rotation.settings import GitLabTarget, RotatedUser, RotationSettings
+from rotation.verification import VerificationPolicy
+from tests.gitlab_server import OWNER, GitLabServer
+from tests.rotation.invariants import Observed, check, observe
+
+REGION = "eu-west-1"
+ACCOUNT = "123456789012"  # moto's default account
+USER = "ci-deployer"
+START = datetime(2031, 3, 14, 9, 0, tzinfo=timezone.utc)
+
+GROUP_TARGET = GitLabTarget(kind="group", id="platform")
+PROJECT_TARGET = GitLabTarget(kind="project", id="platform/deployer", environment_scope="production")
+TARGETS = (GROUP_TARGET, PROJECT_TARGET)
+
+# Instant, but the same shape as production: backoff doubling, three successes in a row.
+FAST_VERIFICATION = VerificationPolicy(give_up_after=40.0)
+
+
+class FakeClock:
+    """The test's time: ``sleep`` advances it instead of waiting."""
+
+    def __init__(self, start: datetime = START):
+        self.moment = start
+        self.slept: list[float] = []
+
+    def now(self) -> datetime:
+        return self.moment
+
+    def naive_utc(self) -> datetime:
+        return self.moment.replace(tzinfo=None)
+
+    def advance(self, **delta: float) -> None:
+        self.moment += timedelta(**delta)
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.moment += timedelta(seconds=seconds)
+
+
+class PropagatingVerifier:
+    """The real STS check on moto, except that a key is refused (as AWS refuses it with
+    InvalidClientTokenId) until ``propagation`` has passed on the clock since it was first
+    presented: IAM's eventual consistency, which moto does not have. Records every key that
+    passed the check."""
+
+    def __init__(self, inner: Boto3StsVerifier, clock: FakeClock, propagation: timedelta = timedelta(0)):
+        self.inner = inner
+        self.clock = clock
+        self.propagation = propagation
+        self.first_seen: dict[str, datetime] = {}
+        self.verified: set[str] = set()
+        self.calls = 0
+
+    def caller_arn(self, key: NewAccessKey) -> str:
+        self.calls += 1
+        first = self.first_seen.setdefault(key.id, self.clock.now())
+        if self.clock.now() - first < self.propagation:
+            raise KeyNotUsableError(f"STS refused key {key.id} (InvalidClientTokenId)")
+        arn = self.inner.caller_arn(key)
+        self.verified.add(key.id)
+        return arn
+
+
+@dataclass
+class RotationWorld:
+    """Everything one rotation test needs. Build it with ``build_world`` inside ``mock_aws``."""
+
+    gitlab: GitLabServer
+    clock: FakeClock
+    settings: RotationSettings
+    verifier: PropagatingVerifier
+    token: str
+    iam: object = field(repr=False)
+    secrets: object = field(repr=False)
+    sns_topic_arn: str = ""
+    sqs: object = field(default=None, repr=False)
+    sqs_url: str = ""
+    seeded_keys: dict[str, str] = field(default_factory=dict)  # key id -> secret, made by "humans"
+    client_timeout: tuple[float, float] = (2.0, 1.0)
+
+    @property
+    def user(self) -> RotatedUser:
+        return self.settings.users[0]
+
+    @property
+    def state_arn(self) -> str:
+        return self.user.state_secret_arn
+
+    # --- running -------------------------------------------------------------------------
+
+    def ports(self, wrap: Callable[[str, object], object] = lambda name, port: port) -> RunPorts:
+        """The real adapters on moto and the GitLab server; ``wrap(name, port)`` may wrap each
+        one (the crash tests count and break calls there)."""
+        clock = self.clock
+
+        def connect(token: str):
+            client = GitLabClient(
+                self.settings.gitlab_url,
+                token,
+                ca_bundle=self.settings.gitlab_ca_bundle,
+                timeout=self.client_timeout,
+                retries=2,
+                backoff=0.01,
+                max_wait=0.05,
+                sleep=lambda s: None,
+            )
+            return wrap("gitlab", client)
+
+        return RunPorts(
+            iam=wrap("iam", Boto3IamKeys(self.iam)),
+            state_store=lambda arn: wrap("state", SecretsStateStore(self.secrets, arn)),
+            token_store=wrap("token_store", SecretsTokenStore(self.secrets, self.settings.gitlab_token_secret_arn)),
+            connect_gitlab=connect,
+            verifier=wrap("sts", self.verifier),
+            clock=clock,
+            sleep=clock.sleep,
+            notifier=wrap("notifier", SnsNotifier(aws_client("sns"), self.settings.notification_topic_arn)),
+        )
+
+    def run(self, *, wrap=None, run_id: str = "run-1", event_id: str | None = None, **options) -> RunReport:
+        request = RunRequest(run_id=run_id, event_id=event_id or run_id, **options)
+        ports = self.ports(wrap) if wrap else self.ports()
+        return run_rotation(self.settings, request, ports, FAST_VERIFICATION)
+
+    # --- seeding -------------------------------------------------------------------------
+
+    def seed_key(self, *, age_days: float = 0, status: str = "Active", in_targets: bool = False) -> str:
+        """A key a human made ``age_days`` ago, optionally already in every target."""
+        self.clock.advance(days=-age_days)  # AWS time follows the clock
+        key = self.iam.create_access_key(UserName=USER)["AccessKey"]
+        self.clock.advance(days=age_days)
+        if status != "Active":
+            self.iam.update_access_key(UserName=USER, AccessKeyId=key["AccessKeyId"], Status=status)
+        self.seeded_keys[key["AccessKeyId"]] = key["SecretAccessKey"]
+        if in_targets:
+            for target in self.user.targets:
+                self.put_target(target, key["AccessKeyId"], key["SecretAccessKey"])
+        return key["AccessKeyId"]
+
+    def put_target(self, target: GitLabTarget, key_id: str, secret: str) -> None:
+        scope = target.environment_scope
+        self.gitlab.set_variable(target, target.access_key_id_variable, key_id, environment_scope=scope, masked=True, raw=True)
+        self.gitlab.set_variable(target, target.secret_access_key_variable, secret, environment_scope=scope, masked=True, raw=True)
+
+    def put_state(self, record: dict, stages: list[str] | None = None) -> str:
+        return self.secrets.put_secret_value(
+            SecretId=self.state_arn, SecretString=json.dumps(record), VersionStages=stages or ["AWSCURRENT"]
+        )["VersionId"]
+
+    # --- looking ---------------------------------------------------------------------------
+
+    def keys(self) -> dict[str, str]:
+        """Key id -> status."""
+        return {k["AccessKeyId"]: k["Status"] for k in self.iam.list_access_keys(UserName=USER)["AccessKeyMetadata"]}
+
+    def held(self, target: GitLabTarget) -> tuple[str | None, str | None]:
+        """(key id, secret) as the target holds them."""
+        values = []
+        for key in (target.access_key_id_variable, target.secret_access_key_variable):
+            variable = self.gitlab.variable(target, key, target.environment_scope)
+            values.append(variable.value if variable else None)
+        return values[0], values[1]
+
+    def stage(self, label: str) -> dict | None:
+        stages = self.secrets.describe_secret(SecretId=self.state_arn).get("VersionIdsToStages", {})
+        version = next((v for v, labels in stages.items() if label in labels), None)
+        if version is None:
+            return None
+        return json.loads(self.secrets.get_secret_value(SecretId=self.state_arn, VersionId=version)["SecretString"])
+
+    def key_secrets(self) -> dict[str, str]:
+        """Key id -> secret, as IAM (moto's backend) knows them: what the invariants compare with."""
+        backend = moto.iam.models.iam_backends[ACCOUNT]["aws"]
+        return {key_id: key.secret_access_key for key_id, key in backend.access_keys.items()}
+
+    def observe(self) -> Observed:
+        return observe(iam=self.iam, secrets=self.secrets, gitlab=self.gitlab, user=self.user, key_secrets=self.key_secrets())
+
+    def violations(self, *, settled: bool) -> list[str]:
+        return check(
+            self.observe(), verified=self.verifier.verified, seeded=set(self.seeded_keys), settled=settled, now=self.clock.now()
+        )
+
+    def published(self) -> list[dict]:
+        """Messages sent to the notification topic (through an SQS subscription)."""
+        messages = self.sqs.receive_message(QueueUrl=self.sqs_url, MaxNumberOfMessages=10).get("Messages", [])
+        return [json.loads(m["Body"]) for m in messages]
+
+
+@functools.cache
+def aws_session() -> boto3.session.Session:
+    """One session (and so one loaded set of service models) for every world: building boto3
+    clients is the slowest part of a world. moto intercepts clients made before ``mock_aws``
+    starts, and each ``mock_aws`` starts from empty backends."""
+    return boto3.session.Session(region_name=REGION)
+
+
+@functools.cache
+def aws_client(service: str):
+    return aws_session().client(service)
+
+
+def build_world(
+    gitlab: GitLabServer,
+    clock: FakeClock,
+    *,
+    targets: tuple[GitLabTarget, ...] = TARGETS,
+    token_expires: date | None = None,
+    token_scopes: tuple[str, ...] = ("api",),
+    propagation: timedelta = timedelta(0),
+    **setting_overrides,
+) -> RotationWorld:
+    """Inside ``mock_aws`` with moto's IAM clock on ``clock``: an IAM user, the CDK's secrets (state ``{}``, the token), an SNS
+    topic with a queue to read it, and on the GitLab server a bot owning group ``platform``
+    (project ``platform/deployer`` inherits it)."""
+    iam = aws_client("iam")
+    secrets = aws_client("secretsmanager")
+    iam.create_user(UserName=USER)
+    state_arn = secrets.create_secret(Name=f"{USER}-state", SecretString="{}")["ARN"]
+    gitlab.add_user("rotation-bot")
+    token = gitlab.add_token("rotation-bot", scopes=token_scopes, expires_at=token_expires or (START.date() + timedelta(days=200)))
+    token_arn = secrets.create_secret(Name="gitlab-token", SecretString=json.dumps({"GITLAB_TOKEN": token}))["ARN"]
+    gitlab.add_group("platform")
+    gitlab.add_project("platform/deployer")
+    gitlab.add_member(GROUP_TARGET, "rotation-bot", OWNER)
+    sns = aws_client("sns")
+    sqs = aws_client("sqs")
+    topic = sns.create_topic(Name="rotation-alerts")["TopicArn"]
+    queue_url = sqs.create_queue(QueueName="rotation-alerts")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn, Attributes={"RawMessageDelivery": "false"})
+    settings = RotationSettings(
+        gitlab_url=gitlab.url,
+        gitlab_token_secret_arn=token_arn,
+        users=(RotatedUser(USER, state_arn, targets),),
+        gitlab_ca_bundle=gitlab.ca_bundle,
+        notification_topic_arn=topic,
+    )
+    settings = replace(settings, **setting_overrides)
+    verifier = PropagatingVerifier(Boto3StsVerifier(aws_session()), clock, propagation)
+    return RotationWorld(
+        gitlab=gitlab,
+        clock=clock,
+        settings=settings,
+        verifier=verifier,
+        token=token,
+        iam=iam,
+        secrets=secrets,
+        sns_topic_arn=topic,
+        sqs=sqs,
+        sqs_url=queue_url,
+    )
+
+
+@contextmanager
+def fresh_world(monkeypatch, setup: Callable[[RotationWorld], None], **build_options) -> Iterator[RotationWorld]:
+    """A world of its own (empty moto, a new plain-HTTP GitLab server, a new clock) prepared by
+    ``setup``: for tests that need many identical worlds in one test. Needs the ``aws_env``
+    fixture (credentials and region)."""
+    clock = FakeClock()
+    monkeypatch.setattr(moto.iam.models, "utcnow", clock.naive_utc)
+    with mock_aws(), GitLabServer() as gitlab:
+        gitlab.today = clock.now().date()
+        world = build_world(gitlab, clock, **build_options)
+        setup(world)
+        yield world
