@@ -204,7 +204,8 @@ def measure_this(ctx, control: ServerControl, users: int, latency: float, args, 
 def render(rows: list[Row], args) -> str:
     header = (
         f"IAM latency {args.latency_ms} ms per call (moto.server on loopback, calls counted at the server); "
-        f"MAX_WORKERS={args.workers}; {os.cpu_count()} CPUs, Python {platform.python_version()}"
+        f"MAX_WORKERS={args.workers}; {os.cpu_count()} CPUs, Python {platform.python_version()}; "
+        f"load average at the end {os.getloadavg()[1]:.1f} (5 min)"
     )
     columns = (
         f"{'users':>6}  {'implementation':<40} {'wall s':>9} {'IAM-bound s':>11} {'calls/user':>10} {'calls/s':>7} "

@@ -12,6 +12,8 @@ The contract between the CDK construct (which writes these variables) and the La
 ``MAX_WORKERS``             users processed at once (default 16, at most 64)
 ``NOTIFICATION_TOPIC_ARN``  optional SNS topic for the failure summary
 ``DRY_RUN``                 ``true`` to only report (false); the event can ask for it too
+
+User names and the tag key are compared without regard to case, as IAM does.
 """
 
 from __future__ import annotations
