@@ -8,14 +8,21 @@ pass on; nothing here puts a secret in one.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from rotation import state as records
-from rotation.errors import KeyLimitError, KeyNotFoundError, KeyNotUsableError, RotationError, TokenSecretError, UserNotFoundError
+from rotation.errors import (
+    KeyLimitError,
+    KeyNotFoundError,
+    KeyNotUsableError,
+    RotationError,
+    TokenSecretError,
+    UserNotFoundError,
+)
 from rotation.ports import AccessKey, KeyStatus, NewAccessKey
 from rotation.token_secret import read_token, with_new_token
 
@@ -24,7 +31,13 @@ CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_
 VERIFIER_CONFIG = Config(retries={"mode": "standard", "max_attempts": 1}, connect_timeout=5, read_timeout=10)
 
 # What AWS answers when it does not (yet) know a key, or the secret does not match it.
-_KEY_REFUSED = {"InvalidClientTokenId", "SignatureDoesNotMatch", "UnrecognizedClientException", "AuthFailure", "AccessDenied"}
+_KEY_REFUSED = {
+    "InvalidClientTokenId",
+    "SignatureDoesNotMatch",
+    "UnrecognizedClientException",
+    "AuthFailure",
+    "AccessDenied",
+}
 
 
 def _code(exc: ClientError) -> str:
@@ -47,7 +60,9 @@ class Boto3IamKeys:
             ]
         except ClientError as exc:
             if _code(exc) == "NoSuchEntity":
-                raise UserNotFoundError(f"IAM user {user} does not exist (NoSuchEntity); create it or fix ROTATION_USERS") from None
+                raise UserNotFoundError(
+                    f"IAM user {user} does not exist (NoSuchEntity); create it or fix ROTATION_USERS"
+                ) from None
             raise
 
     def create_key(self, user: str) -> NewAccessKey:
@@ -69,7 +84,9 @@ class Boto3IamKeys:
             self._client.update_access_key(UserName=user, AccessKeyId=key_id, Status=status)
         except ClientError as exc:
             if _code(exc) == "NoSuchEntity":
-                raise KeyNotFoundError(f"access key {key_id} of IAM user {user} does not exist (NoSuchEntity)") from None
+                raise KeyNotFoundError(
+                    f"access key {key_id} of IAM user {user} does not exist (NoSuchEntity)"
+                ) from None
             raise
 
     def delete_key(self, user: str, key_id: str) -> None:
@@ -92,13 +109,17 @@ class SecretsStateStore:
             stages = self._client.describe_secret(SecretId=self._arn).get("VersionIdsToStages", {})
         except ClientError as exc:
             if _code(exc) == "ResourceNotFoundException":
-                raise RotationError(f"state secret {self._arn} does not exist; deploy the stack that creates it") from None
+                raise RotationError(
+                    f"state secret {self._arn} does not exist; deploy the stack that creates it"
+                ) from None
             raise
         by_stage = {stage: version for version, labels in stages.items() for stage in labels}
         where = f"state secret {self._arn}"
         current = records.load_current(self._text(by_stage.get("AWSCURRENT")), f"{where} (AWSCURRENT)")
         pending_version = by_stage.get("AWSPENDING")
-        pending = records.load_pending(self._text(pending_version), f"{where} (AWSPENDING)") if pending_version else None
+        pending = (
+            records.load_pending(self._text(pending_version), f"{where} (AWSPENDING)") if pending_version else None
+        )
         lock_version = by_stage.get(records.LOCK_STAGE)
         lock = records.load_lock(self._text(lock_version), f"{where} ({records.LOCK_STAGE})") if lock_version else None
         return records.StoredState(current, pending, pending_version, lock)
@@ -206,4 +227,4 @@ class SnsNotifier:
 
 class SystemClock:
     def now(self) -> datetime:
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)

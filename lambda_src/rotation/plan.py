@@ -113,9 +113,13 @@ def _plan_orphans(view: View, result: Plan) -> set[str]:
         if key.id in known:
             continue
         if key.status == "Active" and len(active) == 1:
-            result.notes.append(f"key {key.id} is in no target and not in the state secret, but kept: it is the only Active key")
+            result.notes.append(
+                f"key {key.id} is in no target and not in the state secret, but kept: it is the only Active key"
+            )
             continue
-        result.steps.append(Step("delete_orphan_key", key.id, f"{key.status} key {key.id} is in no target and not in the state secret"))
+        result.steps.append(
+            Step("delete_orphan_key", key.id, f"{key.status} key {key.id} is in no target and not in the state secret")
+        )
         deleted.add(key.id)
     return deleted
 
@@ -127,7 +131,9 @@ def _plan_retirement(view: View, policy: Policy, result: Plan) -> set[str]:
         return set()
     previous = view.key(previous_id)
     if previous is None:
-        result.steps.append(Step("forget_previous_key", previous_id, f"previous key {previous_id} no longer exists in IAM"))
+        result.steps.append(
+            Step("forget_previous_key", previous_id, f"previous key {previous_id} no longer exists in IAM")
+        )
         return set()
     holders = view.holders(previous_id)
     if holders:
@@ -136,9 +142,13 @@ def _plan_retirement(view: View, policy: Policy, result: Plan) -> set[str]:
     if previous.status == "Active":
         grace_ends = (current.pushed_at or view.now) + policy.grace_period
         if view.now >= grace_ends:
-            result.steps.append(Step("deactivate_previous_key", previous_id, f"grace period ended {grace_ends.isoformat()}"))
+            result.steps.append(
+                Step("deactivate_previous_key", previous_id, f"grace period ended {grace_ends.isoformat()}")
+            )
         else:
-            result.notes.append(f"previous key {previous_id} stays Active until {grace_ends.isoformat()} (grace period)")
+            result.notes.append(
+                f"previous key {previous_id} stays Active until {grace_ends.isoformat()} (grace period)"
+            )
         return set()
     deactivated_at = current.previous_deactivated_at
     if deactivated_at is None:
@@ -188,7 +198,8 @@ def _plan_rotation(view: View, policy: Policy, force: bool, event_id: str, delet
     removable = [k for k in remaining if k.id not in held and k.id != current.access_key_id]
     if not removable:
         in_use = ", ".join(
-            f"{k.id} ({'held by ' + ', '.join(view.holders(k.id)) if k.id in held else 'AWSCURRENT'})" for k in remaining
+            f"{k.id} ({'held by ' + ', '.join(view.holders(k.id)) if k.id in held else 'AWSCURRENT'})"
+            for k in remaining
         )
         result.steps.append(
             Step(

@@ -11,7 +11,14 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from rotation.errors import PreflightError, RotationError, UserNotFoundError
-from rotation.gitlab_port import GitLab, GitLabAuthError, GitLabError, GitLabForbiddenError, GitLabRejectedError, TokenInfo
+from rotation.gitlab_port import (
+    GitLab,
+    GitLabAuthError,
+    GitLabError,
+    GitLabForbiddenError,
+    GitLabRejectedError,
+    TokenInfo,
+)
 from rotation.ports import IamKeys, Notifier, TokenStore
 from rotation.settings import RotatedUser
 
@@ -50,7 +57,9 @@ def check_token(gitlab: GitLab, token_secret_arn: str, today: date) -> TokenInfo
     if info.revoked:
         problems.append(f"the GitLab token {info.name!r} (id {info.id}) is revoked; {fix}")
     elif info.expires_at is not None and info.expires_at <= today:
-        problems.append(f"the GitLab token {info.name!r} (id {info.id}) expired on {info.expires_at.isoformat()}; {fix}")
+        problems.append(
+            f"the GitLab token {info.name!r} (id {info.id}) expired on {info.expires_at.isoformat()}; {fix}"
+        )
     elif not info.active:
         problems.append(f"the GitLab token {info.name!r} (id {info.id}) is not active; {fix}")
     if "api" not in info.scopes:

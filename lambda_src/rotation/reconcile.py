@@ -69,7 +69,9 @@ class UserPorts:
 
 
 class Reconciler:
-    def __init__(self, user: RotatedUser, ports: UserPorts, policy: Policy, verification: VerificationPolicy, request: RunRequest):
+    def __init__(
+        self, user: RotatedUser, ports: UserPorts, policy: Policy, verification: VerificationPolicy, request: RunRequest
+    ):
         self.user = user
         self.ports = ports
         self.policy = policy
@@ -215,7 +217,9 @@ class Reconciler:
         except Exception as exc:
             iam.delete_key(user, new.id)  # its secret is not stored anywhere durable: it must not live
             self.report.act("delete_new_key", new.id)
-            raise RotationFailedError(f"could not store new key {new.id} as AWSPENDING ({exc}); the key was deleted") from None
+            raise RotationFailedError(
+                f"could not store new key {new.id} as AWSPENDING ({exc}); the key was deleted"
+            ) from None
         remaining = tuple(k for k in view.keys if k.id != step.make_room)
         self._roll_out(pending, pending_version, replace(view, keys=remaining))
 

@@ -14,8 +14,8 @@ caused it and the same event never forces a second one.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 from rotation.errors import RotationError
 

@@ -10,9 +10,9 @@ does not stop the others; the report says who failed and why.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Callable
 
 from rotation.errors import RotationError
 from rotation.gitlab_port import GitLab
@@ -25,6 +25,8 @@ from rotation.settings import RotatedUser, RotationSettings
 from rotation.verification import VerificationPolicy
 
 logger = logging.getLogger(__name__)
+
+DEFAULT_VERIFICATION = VerificationPolicy()
 
 
 @dataclass(frozen=True)
@@ -78,7 +80,7 @@ def run_rotation(
     settings: RotationSettings,
     request: RunRequest,
     ports: RunPorts,
-    verification: VerificationPolicy = VerificationPolicy(),
+    verification: VerificationPolicy = DEFAULT_VERIFICATION,
 ) -> RunReport:
     started = ports.clock.now()
     report = RunReport(request)
@@ -123,7 +125,9 @@ def _selected_users(settings: RotationSettings, request: RunRequest) -> tuple[Ro
     chosen = tuple(u for u in settings.users if u.iam_user == request.iam_user)
     if not chosen:
         configured = ", ".join(u.iam_user for u in settings.users)
-        raise BadEventError(f"the event's iam_user {request.iam_user!r} is not a configured user; configured: {configured}")
+        raise BadEventError(
+            f"the event's iam_user {request.iam_user!r} is not a configured user; configured: {configured}"
+        )
     return chosen
 
 
@@ -133,7 +137,9 @@ def _notify(settings: RotationSettings, report: RunReport, notifier: Notifier) -
     elif settings.notify_on_success and any(u.outcome == "changed" for u in report.users):
         changed = [u for u in report.users if u.outcome == "changed"]
         subject = "GitLab key rotation changed keys"
-        message = "; ".join(f"{u.iam_user}: " + ", ".join(f"{a['action']} {a['key_id']}" for a in u.actions) for u in changed)
+        message = "; ".join(
+            f"{u.iam_user}: " + ", ".join(f"{a['action']} {a['key_id']}" for a in u.actions) for u in changed
+        )
     else:
         return
     try:

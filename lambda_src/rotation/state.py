@@ -38,7 +38,7 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from rotation.settings import GitLabTarget
 
@@ -211,7 +211,7 @@ def _object(text: str | None, where: str) -> dict:
     except json.JSONDecodeError as exc:
         raise StateSecretError(
             f"{where} is not valid JSON ({exc.msg} at position {exc.pos}); "
-            'put {} to start afresh, or restore the AWSPREVIOUS version'
+            "put {} to start afresh, or restore the AWSPREVIOUS version"
         ) from None
     if not isinstance(data, dict):
         raise StateSecretError(f"{where} must hold a JSON object, got {type(data).__name__}")
@@ -241,8 +241,8 @@ class _Reader:
             raise StateSecretError(f"{self.where}: {name} must be an ISO 8601 time, got {value!r}") from None
         if moment.tzinfo is None:
             raise StateSecretError(f"{self.where}: {name} must carry a time zone, got {value!r}")
-        return moment.astimezone(timezone.utc)
+        return moment.astimezone(UTC)
 
 
 def _time(moment: datetime | None) -> str | None:
-    return moment.astimezone(timezone.utc).isoformat() if moment else None
+    return moment.astimezone(UTC).isoformat() if moment else None

@@ -22,7 +22,9 @@ class VerificationPolicy:
     give_up_after: float = 90.0  # seconds spent waiting, in total
 
 
-def verify_key(verifier: StsVerifier, key: NewAccessKey, iam_user: str, sleep: Sleep, policy: VerificationPolicy) -> int:
+def verify_key(
+    verifier: StsVerifier, key: NewAccessKey, iam_user: str, sleep: Sleep, policy: VerificationPolicy
+) -> int:
     """Return the number of calls it took; raise ``KeyNotUsableError`` when AWS still refuses the
     key after ``give_up_after`` seconds, ``RotationError`` when it belongs to another identity."""
     waited = 0.0
@@ -56,4 +58,9 @@ def verify_key(verifier: StsVerifier, key: NewAccessKey, iam_user: str, sleep: S
 def is_user_arn(arn: str, iam_user: str) -> bool:
     """``arn:aws:iam::123456789012:user/some/path/<iam_user>``."""
     parts = arn.split(":", 5)
-    return len(parts) == 6 and parts[2] == "iam" and parts[5].startswith("user/") and parts[5].rsplit("/", 1)[-1] == iam_user
+    return (
+        len(parts) == 6
+        and parts[2] == "iam"
+        and parts[5].startswith("user/")
+        and parts[5].rsplit("/", 1)[-1] == iam_user
+    )

@@ -6,7 +6,15 @@ import time
 
 import boto3
 
-from rotation.aws import CLIENT_CONFIG, Boto3IamKeys, Boto3StsVerifier, SecretsStateStore, SecretsTokenStore, SnsNotifier, SystemClock
+from rotation.aws import (
+    CLIENT_CONFIG,
+    Boto3IamKeys,
+    Boto3StsVerifier,
+    SecretsStateStore,
+    SecretsTokenStore,
+    SnsNotifier,
+    SystemClock,
+)
 from rotation.gitlab_client import GitLabClient
 from rotation.request import RunRequest
 from rotation.run import RunPorts, RunReport, run_rotation

@@ -10,8 +10,9 @@ call instead lets something else happen in the world at that instant (a second r
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Literal
+from typing import Literal
 
 # Calls that change something outside the run; a crash right after any other call leaves the
 # world exactly as the crash right after the last changing call before it.

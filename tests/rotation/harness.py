@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta, timezone
-from typing import Callable, Iterator
+from datetime import UTC, date, datetime, timedelta
 
 import boto3
 import moto.iam.models
@@ -32,7 +32,7 @@ from tests.rotation.invariants import Observed, check, observe
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"  # moto's default account
 USER = "ci-deployer"
-START = datetime(2031, 3, 14, 9, 0, tzinfo=timezone.utc)
+START = datetime(2031, 3, 14, 9, 0, tzinfo=UTC)
 
 GROUP_TARGET = GitLabTarget(kind="group", id="platform")
 PROJECT_TARGET = GitLabTarget(kind="project", id="platform/deployer", environment_scope="production")
@@ -165,8 +165,12 @@ class RotationWorld:
 
     def put_target(self, target: GitLabTarget, key_id: str, secret: str) -> None:
         scope = target.environment_scope
-        self.gitlab.set_variable(target, target.access_key_id_variable, key_id, environment_scope=scope, masked=True, raw=True)
-        self.gitlab.set_variable(target, target.secret_access_key_variable, secret, environment_scope=scope, masked=True, raw=True)
+        self.gitlab.set_variable(
+            target, target.access_key_id_variable, key_id, environment_scope=scope, masked=True, raw=True
+        )
+        self.gitlab.set_variable(
+            target, target.secret_access_key_variable, secret, environment_scope=scope, masked=True, raw=True
+        )
 
     def put_state(self, record: dict, stages: list[str] | None = None) -> str:
         return self.secrets.put_secret_value(
@@ -200,11 +204,17 @@ class RotationWorld:
         return {key_id: key.secret_access_key for key_id, key in backend.access_keys.items()}
 
     def observe(self) -> Observed:
-        return observe(iam=self.iam, secrets=self.secrets, gitlab=self.gitlab, user=self.user, key_secrets=self.key_secrets())
+        return observe(
+            iam=self.iam, secrets=self.secrets, gitlab=self.gitlab, user=self.user, key_secrets=self.key_secrets()
+        )
 
     def violations(self, *, settled: bool) -> list[str]:
         return check(
-            self.observe(), verified=self.verifier.verified, seeded=set(self.seeded_keys), settled=settled, now=self.clock.now()
+            self.observe(),
+            verified=self.verifier.verified,
+            seeded=set(self.seeded_keys),
+            settled=settled,
+            now=self.clock.now(),
         )
 
     def published(self) -> list[dict]:
@@ -236,15 +246,17 @@ def build_world(
     propagation: timedelta = timedelta(0),
     **setting_overrides,
 ) -> RotationWorld:
-    """Inside ``mock_aws`` with moto's IAM clock on ``clock``: an IAM user, the CDK's secrets (state ``{}``, the token), an SNS
-    topic with a queue to read it, and on the GitLab server a bot owning group ``platform``
-    (project ``platform/deployer`` inherits it)."""
+    """Inside ``mock_aws`` with moto's IAM clock on ``clock``: an IAM user, the CDK's secrets
+    (state ``{}``, the token), an SNS topic with a queue to read it, and on the GitLab server a
+    bot owning group ``platform`` (project ``platform/deployer`` inherits it)."""
     iam = aws_client("iam")
     secrets = aws_client("secretsmanager")
     iam.create_user(UserName=USER)
     state_arn = secrets.create_secret(Name=f"{USER}-state", SecretString="{}")["ARN"]
     gitlab.add_user("rotation-bot")
-    token = gitlab.add_token("rotation-bot", scopes=token_scopes, expires_at=token_expires or (START.date() + timedelta(days=200)))
+    token = gitlab.add_token(
+        "rotation-bot", scopes=token_scopes, expires_at=token_expires or (START.date() + timedelta(days=200))
+    )
     token_arn = secrets.create_secret(Name="gitlab-token", SecretString=json.dumps({"GITLAB_TOKEN": token}))["ARN"]
     gitlab.add_group("platform")
     gitlab.add_project("platform/deployer")

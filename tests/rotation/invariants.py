@@ -31,7 +31,9 @@ class Observed:
     key_secrets: dict[str, str] = field(default_factory=dict, repr=False)  # key id -> its real secret, when known
 
 
-def observe(*, iam, secrets, gitlab: GitLabServer, user: RotatedUser, key_secrets: dict[str, str] | None = None) -> Observed:
+def observe(
+    *, iam, secrets, gitlab: GitLabServer, user: RotatedUser, key_secrets: dict[str, str] | None = None
+) -> Observed:
     keys = {k["AccessKeyId"]: k["Status"] for k in iam.list_access_keys(UserName=user.iam_user)["AccessKeyMetadata"]}
     stages = secrets.describe_secret(SecretId=user.state_secret_arn).get("VersionIdsToStages", {})
 
@@ -39,7 +41,9 @@ def observe(*, iam, secrets, gitlab: GitLabServer, user: RotatedUser, key_secret
         version = next((v for v, labels in stages.items() if label in labels), None)
         if version is None:
             return None
-        return json.loads(secrets.get_secret_value(SecretId=user.state_secret_arn, VersionId=version)["SecretString"] or "{}")
+        return json.loads(
+            secrets.get_secret_value(SecretId=user.state_secret_arn, VersionId=version)["SecretString"] or "{}"
+        )
 
     return Observed(
         keys=keys,
@@ -59,7 +63,9 @@ def _held(gitlab: GitLabServer, target: GitLabTarget) -> tuple[str | None, str |
     return values[0], values[1]
 
 
-def check(seen: Observed, *, verified: set[str], seeded: set[str], settled: bool, now: datetime | None = None) -> list[str]:
+def check(
+    seen: Observed, *, verified: set[str], seeded: set[str], settled: bool, now: datetime | None = None
+) -> list[str]:
     """Every violated invariant, as sentences (empty: all hold).
 
     ``verified``: keys that passed the STS check; ``seeded``: keys the test made by hand (they

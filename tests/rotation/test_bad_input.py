@@ -73,7 +73,9 @@ def test_a_bad_token_secret_names_the_secret_and_the_shape_to_put_in(due, text, 
 
 
 def test_an_expired_token_is_refused(due):
-    set_token_secret(due, json.dumps({"GITLAB_TOKEN": due.gitlab.add_token("rotation-bot", expires_at=due.clock.now().date())}))
+    set_token_secret(
+        due, json.dumps({"GITLAB_TOKEN": due.gitlab.add_token("rotation-bot", expires_at=due.clock.now().date())})
+    )
     assert "the GitLab token has expired" in fails_changing_nothing(due)
 
 
@@ -83,7 +85,9 @@ def test_a_revoked_token_is_refused(due):
 
 
 def test_a_token_without_scope_api_is_refused(due):
-    read_only = due.gitlab.add_token("rotation-bot", scopes=("read_api",), expires_at=due.clock.now().date() + timedelta(days=90))
+    read_only = due.gitlab.add_token(
+        "rotation-bot", scopes=("read_api",), expires_at=due.clock.now().date() + timedelta(days=90)
+    )
     set_token_secret(due, json.dumps({"GITLAB_TOKEN": read_only}))
     message = fails_changing_nothing(due)
     assert "has scopes ['read_api'] but writing CI/CD variables needs scope api" in message
@@ -93,7 +97,10 @@ def test_a_token_without_scope_api_is_refused(due):
     "target, problem",
     [
         (GitLabTarget(kind="group", id="no-such-group"), "group no-such-group does not exist"),
-        (GitLabTarget(kind="project", id="platform/no-such-project"), "project platform/no-such-project does not exist"),
+        (
+            GitLabTarget(kind="project", id="platform/no-such-project"),
+            "project platform/no-such-project does not exist",
+        ),
         (GitLabTarget(kind="project", id="999999"), "project 999999 does not exist"),
     ],
 )

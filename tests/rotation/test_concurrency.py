@@ -31,6 +31,19 @@ def created(*reports: RunReport) -> list[str]:
     return [a["key_id"] for r in reports for u in r.users for a in u.actions if a["action"] == "create_key"]
 
 
+def run_a_with_b_after_call(world: RotationWorld, k: int, **a_options) -> tuple[RunReport, RunReport]:
+    """Run A; right after A's call number ``k``, run B (the same event) from start to end."""
+    b: list[RunReport] = []
+
+    def run_b() -> None:
+        b.append(world.run(run_id="run-b", event_id="ev-1"))
+
+    a = world.run(
+        wrap=CallLog(fail_at=k, when="after", meanwhile=run_b).wrap, run_id="run-a", event_id="ev-1", **a_options
+    )
+    return a, b[0]
+
+
 def test_two_runs_at_once_make_one_rotation_whichever_call_the_second_starts_after(aws_env, monkeypatch):
     with fresh_world(monkeypatch, rotation_due) as world:
         probe = CallLog()
@@ -41,11 +54,9 @@ def test_two_runs_at_once_make_one_rotation_whichever_call_the_second_starts_aft
     for k in range(lock_at + 1):
         where = f"B started after A's call {k} ({calls[k]})"
         with fresh_world(monkeypatch, rotation_due) as world:
-            b: list[RunReport] = []
-            meanwhile = lambda: b.append(world.run(run_id="run-b", event_id="ev-1"))  # noqa: E731
-            a = world.run(wrap=CallLog(fail_at=k, when="after", meanwhile=meanwhile).wrap, run_id="run-a", event_id="ev-1")
-            assert not a.failed and not b[0].failed, (where, a.as_json(), b[0].as_json())
-            assert len(created(a, b[0])) == 1, where
+            a, b = run_a_with_b_after_call(world, k)
+            assert not a.failed and not b.failed, (where, a.as_json(), b.as_json())
+            assert len(created(a, b)) == 1, where
             assert world.violations(settled=True) == [], where
             winners.add("a" if created(a) else "b")
     assert winners == {"a", "b"}  # the race was really run both ways
@@ -56,12 +67,10 @@ def test_a_run_finding_a_live_lock_leaves_the_user_alone_and_does_not_fail(aws_e
         probe = CallLog()
         world.run(wrap=probe.wrap)
     with fresh_world(monkeypatch, rotation_due) as world:
-        b: list[RunReport] = []
-        meanwhile = lambda: b.append(world.run(run_id="run-b"))  # noqa: E731
-        a = world.run(wrap=CallLog(fail_at=probe.calls.index("state.acquire_lock"), when="after", meanwhile=meanwhile).wrap)
+        a, b = run_a_with_b_after_call(world, probe.calls.index("state.acquire_lock"))
         assert a.users[0].outcome == "changed"
-        assert b[0].users[0].outcome == "skipped" and not b[0].failed
-        assert "run run-1 holds the rotation lock" in b[0].users[0].notes[0]
+        assert b.users[0].outcome == "skipped" and not b.failed
+        assert "run run-a holds the rotation lock" in b.users[0].notes[0]
 
 
 def test_the_same_forced_event_delivered_twice_rotates_once(world):

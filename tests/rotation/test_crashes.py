@@ -41,7 +41,9 @@ def retire_then_rotate(world: RotationWorld) -> None:
     )
 
 
-def test_a_crash_before_or_after_any_call_leaves_the_invariants_and_a_rerun_converges(aws_env, monkeypatch, record_property):
+def test_a_crash_before_or_after_any_call_leaves_the_invariants_and_a_rerun_converges(
+    aws_env, monkeypatch, record_property
+):
     scenario = retire_then_rotate
     with fresh_world(monkeypatch, scenario, notification_topic_arn=None) as world:
         log = CallLog()

@@ -36,7 +36,10 @@ def env(world, monkeypatch) -> dict[str, str]:
                 {
                     "iam_user": world.user.iam_user,
                     "state_secret_arn": world.state_arn,
-                    "targets": [{"kind": t.kind, "id": t.id, "environment_scope": t.environment_scope} for t in world.user.targets],
+                    "targets": [
+                        {"kind": t.kind, "id": t.id, "environment_scope": t.environment_scope}
+                        for t in world.user.targets
+                    ],
                 }
             ]
         ),
@@ -105,4 +108,6 @@ def test_a_young_key_leaves_the_run_unchanged(world, env):
     world.clock.advance(hours=1)
     result = handler({}, SimpleNamespace(aws_request_id="req-2"))
     assert result["ok"] and result["users"][0]["outcome"] == "unchanged"
-    assert result["gitlab_token"]["days_left"] > 30 and timedelta(seconds=result["duration_seconds"]) < timedelta(minutes=1)
+    assert result["gitlab_token"]["days_left"] > 30 and timedelta(seconds=result["duration_seconds"]) < timedelta(
+        minutes=1
+    )

@@ -51,7 +51,10 @@ def test_a_new_key_that_never_starts_working_is_deleted_and_never_reaches_gitlab
     gitlab.clear_log()
     report = world.run()
     assert report.failed
-    assert "was still refused by STS after" in report.users[0].error and "it was not given to GitLab" in report.users[0].error
+    assert (
+        "was still refused by STS after" in report.users[0].error
+        and "it was not given to GitLab" in report.users[0].error
+    )
     assert world.keys() == {old: "Active"}
     assert not any(r.method in ("PUT", "POST") for r in gitlab.requests)
     assert world.violations(settled=True) == []

@@ -3,7 +3,7 @@ settings' environment scope. Bad input gets an error that names the problem, nev
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -26,14 +26,16 @@ from rotation.token_secret import read_token, with_new_token
 
 ARN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:gitlab-token-AbCdEf"
 TOKEN = "glpat-abcdefghijklmnopqrst"
-AT = datetime(2031, 3, 14, 9, 0, tzinfo=timezone.utc)
+AT = datetime(2031, 3, 14, 9, 0, tzinfo=UTC)
 
 
 # --- the event ------------------------------------------------------------------------------
 
 
 def test_a_scheduled_event_asks_for_nothing_special_and_its_id_deduplicates():
-    request = parse_event({"id": "ev-1", "source": "aws.events", "detail-type": "Scheduled Event", "detail": {}}, "req-1")
+    request = parse_event(
+        {"id": "ev-1", "source": "aws.events", "detail-type": "Scheduled Event", "detail": {}}, "req-1"
+    )
     assert (request.force, request.dry_run, request.iam_user, request.event_id) == (False, False, None, "ev-1")
 
 
@@ -89,7 +91,10 @@ def test_a_placeholder_empty_or_malformed_token_secret_names_the_secret_and_the_
 
 
 def test_a_new_token_keeps_the_secrets_other_fields():
-    assert with_new_token('{"GITLAB_TOKEN": "old", "owner": "team"}', TOKEN) == f'{{"GITLAB_TOKEN": "{TOKEN}", "owner": "team"}}'
+    assert (
+        with_new_token('{"GITLAB_TOKEN": "old", "owner": "team"}', TOKEN)
+        == f'{{"GITLAB_TOKEN": "{TOKEN}", "owner": "team"}}'
+    )
 
 
 # --- the state secret -------------------------------------------------------------------------
@@ -118,7 +123,10 @@ def test_records_never_show_a_secret_in_their_repr():
         ("{oops", "is not valid JSON"),
         ("[]", "must hold a JSON object, got list"),
         ('{"access_key_id": "AKIA1"}', "must be both set or both absent"),
-        ('{"access_key_id": "AKIA1", "secret_access_key": "s", "pushed_at": "yesterday"}', "pushed_at must be an ISO 8601 time"),
+        (
+            '{"access_key_id": "AKIA1", "secret_access_key": "s", "pushed_at": "yesterday"}',
+            "pushed_at must be an ISO 8601 time",
+        ),
     ],
 )
 def test_a_damaged_state_version_is_refused_with_how_to_recover(text, problem):

@@ -10,7 +10,9 @@ from tests.rotation.harness import USER
 
 
 def record(message: str, *args, exc: BaseException | None = None, **extra) -> logging.LogRecord:
-    made = logging.makeLogRecord({"name": "rotation.test", "levelno": logging.INFO, "levelname": "INFO", "msg": message, "args": args})
+    made = logging.makeLogRecord(
+        {"name": "rotation.test", "levelno": logging.INFO, "levelname": "INFO", "msg": message, "args": args}
+    )
     if exc is not None:
         made.exc_info = (type(exc), exc, None)
     for name, value in extra.items():

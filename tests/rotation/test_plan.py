@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -11,7 +11,7 @@ from rotation.ports import AccessKey
 from rotation.settings import GitLabTarget
 from rotation.state import CurrentRecord, PendingRecord, StoredState, TargetValues, target_key
 
-NOW = datetime(2031, 3, 14, 9, 0, tzinfo=timezone.utc)
+NOW = datetime(2031, 3, 14, 9, 0, tzinfo=UTC)
 POLICY = Policy(rotation_period=timedelta(days=30), grace_period=timedelta(hours=24), deletion_window=timedelta(days=7))
 A = GitLabTarget(kind="group", id="platform")
 B = GitLabTarget(kind="project", id="platform/deployer", environment_scope="production")
@@ -21,8 +21,9 @@ def key(key_id: str, age_days: float = 1, status: str = "Active") -> AccessKey:
     return AccessKey(key_id, status, NOW - timedelta(days=age_days))  # type: ignore[arg-type]
 
 
-def view(keys=(), current=CurrentRecord(), pending=None, held=None) -> View:
+def view(keys=(), current: CurrentRecord | None = None, pending=None, held=None) -> View:
     held = held or {}
+    current = current or CurrentRecord()
     return View(
         now=NOW,
         keys=tuple(keys),
@@ -36,14 +37,18 @@ def both(key_id: str) -> dict:
     return {A.label: key_id, B.label: key_id}
 
 
-def current(key_id: str, pushed_days_ago: float = 1, previous: str | None = None, deactivated_days_ago=None, event="e0"):
+def current(
+    key_id: str, pushed_days_ago: float = 1, previous: str | None = None, deactivated_days_ago=None, event="e0"
+):
     return CurrentRecord(
         access_key_id=key_id,
         secret_access_key="s",
         pushed_at=NOW - timedelta(days=pushed_days_ago),
         event_id=event,
         previous_access_key_id=previous,
-        previous_deactivated_at=NOW - timedelta(days=deactivated_days_ago) if deactivated_days_ago is not None else None,
+        previous_deactivated_at=NOW - timedelta(days=deactivated_days_ago)
+        if deactivated_days_ago is not None
+        else None,
     )
 
 
@@ -121,7 +126,9 @@ def test_the_previous_key_stays_active_through_the_grace_period():
 
 def test_after_the_grace_period_the_previous_key_is_deactivated_then_deleted_after_the_window():
     keys = [key("K", 2), key("P", 40)]
-    assert actions(decide(view(keys, current("K", 2, previous="P"), held=both("K")))) == [("deactivate_previous_key", "P")]
+    assert actions(decide(view(keys, current("K", 2, previous="P"), held=both("K")))) == [
+        ("deactivate_previous_key", "P")
+    ]
     inactive = [key("K", 2), key("P", 40, "Inactive")]
     waiting = decide(view(inactive, current("K", 2, previous="P", deactivated_days_ago=1), held=both("K")))
     assert actions(waiting) == [] and "will be deleted after" in waiting.notes[0]

@@ -49,7 +49,10 @@ def assert_rolled_back(world: RotationWorld, report, old: str, *, mentions: str)
     assert world.stage("AWSCURRENT")["access_key_id"] == old
     assert world.violations(settled=True) == []
     actions = [a["action"] for a in report.users[0].actions]
-    assert actions[:3] == ["create_key", "verify_key", "restore_target"] and actions[-2:] == ["delete_new_key", "drop_pending"]
+    assert actions[:3] == ["create_key", "verify_key", "restore_target"] and actions[-2:] == [
+        "delete_new_key",
+        "drop_pending",
+    ]
 
 
 @pytest.mark.parametrize(

@@ -58,7 +58,9 @@ def test_with_rotation_on_the_new_token_is_stored_before_anything_else(expiring)
     rotated = log.calls.index("gitlab.rotate_token")
     assert log.calls[rotated + 1] == "token_store.write"
     assert expiring.gitlab.token(expiring.token).revoked  # GitLab revoked the old one at once
-    stored = json.loads(expiring.secrets.get_secret_value(SecretId=expiring.settings.gitlab_token_secret_arn)["SecretString"])
+    stored = json.loads(
+        expiring.secrets.get_secret_value(SecretId=expiring.settings.gitlab_token_secret_arn)["SecretString"]
+    )
     new_token = stored["GITLAB_TOKEN"]
     assert new_token != expiring.token and not expiring.gitlab.token(new_token).revoked
     assert any(a["action"] == "promote_key" for a in report.users[0].actions)  # done with the new token
@@ -76,7 +78,9 @@ def test_a_rotated_token_that_cannot_be_stored_is_a_loud_failure_naming_the_way_
     expiring.settings = replace(expiring.settings, rotate_gitlab_token=True)
 
     def secret_goes_away():
-        expiring.secrets.delete_secret(SecretId=expiring.settings.gitlab_token_secret_arn, ForceDeleteWithoutRecovery=True)
+        expiring.secrets.delete_secret(
+            SecretId=expiring.settings.gitlab_token_secret_arn, ForceDeleteWithoutRecovery=True
+        )
 
     report = expiring.run(wrap=CallLog(at="token_store.write", meanwhile=secret_goes_away).wrap, run_id="run-2")
     assert report.failed and report.users == []
