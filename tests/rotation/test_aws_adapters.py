@@ -1,0 +1,66 @@
+"""The boto3 adapters where moto's own behaviour matters: the STS check of a new key (refusals,
+endpoint resolution) and the state secret's lock."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import boto3
+import pytest
+from moto import mock_aws
+from moto.core import set_initial_no_auth_action_count
+from moto.server import ThreadedMotoServer
+
+from rotation.aws import Boto3StsVerifier, SecretsStateStore
+from rotation.errors import KeyNotUsableError
+from rotation.ports import NewAccessKey
+from rotation.state import LockRecord
+from tests.rotation.harness import REGION, USER
+
+NOW = datetime(2031, 3, 14, 9, 0, tzinfo=UTC)
+
+
+def new_key(iam) -> NewAccessKey:
+    iam.create_user(UserName=USER)
+    key = iam.create_access_key(UserName=USER)["AccessKey"]
+    return NewAccessKey(key["AccessKeyId"], key["SecretAccessKey"], NOW)
+
+
+@mock_aws
+@set_initial_no_auth_action_count(2)  # creating the user and its key; then moto checks credentials
+def test_with_iam_authentication_on_a_key_aws_does_not_know_is_refused_and_a_known_one_names_the_user(aws_env):
+    key = new_key(boto3.client("iam", region_name=REGION))
+    verifier = Boto3StsVerifier(boto3.session.Session(region_name=REGION))
+    assert verifier.caller_arn(key) == f"arn:aws:iam::123456789012:user/{USER}"
+    unknown = NewAccessKey("AKIAIOSFODNN7EXAMPLE", key.secret, NOW)
+    with pytest.raises(
+        KeyNotUsableError, match="STS refused key AKIAIOSFODNN7EXAMPLE .InvalidClientTokenId."
+    ) as refused:
+        verifier.caller_arn(unknown)
+    assert key.secret not in str(refused.value)
+
+
+def test_the_new_keys_client_goes_to_the_same_endpoint_as_every_other_client(aws_env, monkeypatch):
+    """With ``AWS_ENDPOINT_URL`` set (the local run's moto.server), the client built with the new
+    key's credentials must reach that endpoint too: real AWS is not reachable from here, so an
+    answer naming the user proves it."""
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://{host}:{port}")
+        key = new_key(boto3.client("iam", region_name=REGION))
+        assert Boto3StsVerifier(boto3.session.Session(region_name=REGION)).caller_arn(key).endswith(f":user/{USER}")
+    finally:
+        server.stop()
+
+
+@mock_aws
+def test_of_two_runs_taking_the_same_lock_generation_exactly_one_wins(aws_env):
+    arn = boto3.client("secretsmanager", region_name=REGION).create_secret(Name="state", SecretString="{}")["ARN"]
+    store = SecretsStateStore(boto3.client("secretsmanager", region_name=REGION), arn)
+    assert store.acquire_lock(LockRecord(0, "run-a", NOW)) is True
+    assert store.acquire_lock(LockRecord(0, "run-b", NOW)) is False
+    assert store.read().lock == LockRecord(0, "run-a", NOW)
+    store.release_lock(LockRecord(0, "run-a", NOW, released=True))
+    assert store.read().lock.released and store.acquire_lock(LockRecord(1, "run-b", NOW)) is True
