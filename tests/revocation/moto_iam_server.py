@@ -3,15 +3,14 @@
 The revocation tests use it for throttling over real HTTP (where botocore's retry loop runs: an
 in-process ``mock_aws`` answers inside that loop and would still execute a "throttled" call), and
 ``benchmarks/revocation_bench.py`` uses it for a latency that stands for the real IAM API, with
-calls counted where IAM would count them. Control it in-process through ``server.faults``, or from
-another process over HTTP:
+calls counted where IAM would count them. In-process, ``server.faults.throttle["ListAccessKeys"] = 2``
+answers the next two such calls with IAM's ``400 Throttling`` without reaching moto, and
+``server.faults.latency`` / ``.counts`` are plain attributes; from another process, over HTTP:
 
 ``GET  /_faults/counts``        ``{"ListAccessKeys": 5000, ...}``: IAM actions received, retries included
 ``POST /_faults/counts/reset``
 ``GET  /_faults/cpu``           ``{"seconds": 12.5}``: CPU time of the server's process so far
 ``POST /_faults/latency``       ``{"seconds": 0.05}``: every IAM call waits this long first
-``POST /_faults/throttle``      ``{"action": "ListAccessKeys", "times": 2}``: the next 2 such calls get
-                                IAM's ``400 Throttling`` without reaching moto
 ``POST /_faults/seed``          ``{"group": "developers", "users": 5000, "prefix": "dev"}``: members
                                 with one Active key each, straight into moto's backend (fast, no latency)
 """
@@ -86,9 +85,6 @@ class IamFaults:
         elif path == "/_faults/latency":
             self.latency = float(request["seconds"])
             answer = {"seconds": self.latency}
-        elif path == "/_faults/throttle":
-            self.throttle[request["action"]] += int(request["times"])
-            answer = dict(self.throttle)
         elif path == "/_faults/seed":
             answer = {"users": seed_group(request["group"], int(request["users"]), request["prefix"])}
         else:
