@@ -13,7 +13,7 @@ from typing import Callable, Mapping, TypeVar
 
 from aws_cdk import aws_logs as logs
 
-from stacks.developer_key_revocation import DEFAULT_EXEMPT_TAG_KEY, DEFAULT_REVOCATION_SCHEDULE
+from stacks.developer_key_revocation import DEFAULT_EXEMPT_TAG_KEY, DEFAULT_REVOCATION_SCHEDULE, MAX_WORKERS_LIMIT
 from stacks.gitlab_key_rotation import DEFAULT_ROTATION_SCHEDULE
 from stacks.notifications import check_email
 from stacks.targets import GitLabTarget, RotatedUser
@@ -317,7 +317,7 @@ def _revocation(section: _Section) -> RevocationConfig:
         exempt_tag_key=exempt_tag_key,
         action=action,
         min_key_age_days=section.integer("min_key_age_days", 0, 0),
-        max_workers=section.integer("max_workers", 16, 1, 256),
+        max_workers=section.integer("max_workers", 16, 1, MAX_WORKERS_LIMIT),
         dry_run=section.boolean("dry_run", False),
         timeout_seconds=section.integer("timeout_seconds", 600, 30, 900),
         memory_mb=section.integer("memory_mb", 512, 128, 10240),

@@ -20,6 +20,8 @@ from stacks.validation import check_at_least, check_cron, check_iam_name
 
 DEFAULT_REVOCATION_SCHEDULE = "cron(55 23 ? * FRI *)"
 DEFAULT_EXEMPT_TAG_KEY = "key-revocation:exempt"
+# The revocation Lambda refuses more (lambda_src/revocation/settings.py, MAX_WORKERS_LIMIT).
+MAX_WORKERS_LIMIT = 64
 _MUTATE_KEY_ACTIONS = ["iam:CreateAccessKey", "iam:UpdateAccessKey", "iam:DeleteAccessKey"]
 
 
@@ -35,7 +37,7 @@ class DeveloperKeyRevocation(Construct):
     :param exempt_tag_key: users carrying this IAM tag are skipped; ``""`` turns the check off.
     :param action: ``"delete"`` (default) or ``"deactivate"`` (Inactive this week, deleted next run).
     :param min_key_age_days: spare keys younger than this (default 0: revoke every key).
-    :param max_workers: users processed at once (default 16).
+    :param max_workers: users processed at once (default 16, at most 64).
     :param dry_run: only report what would be revoked (default False).
     :param notification_topic: where alarms and the failure summary go; default: a new topic.
     :param notification_email: an address subscribed to the topic.
@@ -82,6 +84,8 @@ class DeveloperKeyRevocation(Construct):
             raise ValueError(f"exempt_tag_key must be an IAM tag key of at most 128 characters or '', got {exempt_tag_key!r}")
         check_at_least(min_key_age_days, 0, "min_key_age_days")
         check_at_least(max_workers, 1, "max_workers")
+        if max_workers > MAX_WORKERS_LIMIT:
+            raise ValueError(f"max_workers must be at most {MAX_WORKERS_LIMIT} (more only earns IAM throttling), got {max_workers}")
         if schedule is None:
             schedule = events.Schedule.expression(DEFAULT_REVOCATION_SCHEDULE)
         elif schedule.expression_string.startswith("cron("):

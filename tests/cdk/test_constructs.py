@@ -279,6 +279,7 @@ def test_environment_size_counts_unresolved_arns_generously(stack: cdk.Stack) ->
         ({"groups": ["a", "a"]}, r"groups lists \['a'\] more than once"),
         ({"action": "disable"}, r"action must be 'delete' or 'deactivate', got 'disable'"),
         ({"max_workers": 0}, r"max_workers must be a whole number >= 1, got 0"),
+        ({"max_workers": 65}, r"max_workers must be at most 64 .*got 65"),
         ({"min_key_age_days": -1}, r"min_key_age_days must be a whole number >= 0, got -1"),
         ({"schedule": events.Schedule.expression("cron(55 23 ? * FRI)")}, r"schedule must be a 6-field .*5 fields instead of 6"),
     ],
