@@ -37,7 +37,6 @@ _KEY_ACTIONS = [
     "iam:CreateAccessKey",
     "iam:UpdateAccessKey",
     "iam:DeleteAccessKey",
-    "iam:GetAccessKeyLastUsed",
 ]
 _STATE_SECRET_ACTIONS = [
     "secretsmanager:GetSecretValue",

@@ -173,7 +173,7 @@ def test_rotation_policy_is_exactly_scoped(raw: dict) -> None:
         ("Allow", ["sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"], {"Fn::GetAtt": [queue, "Arn"]}),
         (
             "Allow",
-            ["iam:ListAccessKeys", "iam:CreateAccessKey", "iam:UpdateAccessKey", "iam:DeleteAccessKey", "iam:GetAccessKeyLastUsed"],
+            ["iam:ListAccessKeys", "iam:CreateAccessKey", "iam:UpdateAccessKey", "iam:DeleteAccessKey"],
             USER_ARN,
         ),
         ("Allow", ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"], {"Ref": token}),
