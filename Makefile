@@ -7,7 +7,7 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 # Node 20 is past its end of life for jsii; this keeps its banner out of every synth.
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: install test demo synth diff snapshot bench
+.PHONY: install test demo synth diff snapshot bench fault-matrix
 
 install: $(VENV)/.installed node_modules/.installed
 
@@ -41,3 +41,10 @@ snapshot: install
 # moto.server with 50 ms per IAM call (a few minutes). ARGS="--help" lists the knobs.
 bench: install
 	PYTHONPATH=lambda_src:. $(PY) -m benchmarks.revocation_bench $(ARGS)
+
+# The rotation's fault matrix: every external call of a clean rotation (IAM, STS, Secrets Manager,
+# SNS, each GitLab request) broken at the wire in every mode, then clean re-runs (about a minute;
+# no CDK CLI needed, so only the virtualenv is installed first).
+# ARGS="--side gitlab" for one side, ARGS="--quick" for the test's smaller matrix.
+fault-matrix: $(VENV)/.installed
+	PYTHONPATH=lambda_src:. $(PY) -m tests.e2e.fault_matrix $(ARGS)
