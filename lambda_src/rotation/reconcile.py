@@ -15,7 +15,14 @@ import logging
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
-from rotation.errors import KeyNotFoundError, RotationBlockedError, RotationError, RotationFailedError
+from rotation.errors import (
+    KeyLimitError,
+    KeyNotFoundError,
+    RotationBlockedError,
+    RotationError,
+    RotationFailedError,
+    UserNotFoundError,
+)
 from rotation.gitlab_port import GitLab
 from rotation.plan import ACTIONS, Plan, Policy, Step, View, plan
 from rotation.ports import Clock, IamKeys, NewAccessKey, Sleep, StateStore, StsVerifier
@@ -207,8 +214,16 @@ class Reconciler:
         intent_version = state.put_pending(intent)
         try:
             new = iam.create_key(user)
-        except Exception:
+        except (KeyLimitError, UserNotFoundError):  # IAM refused: no key was made
             state.drop_pending(intent_version)
+            raise
+        except Exception:
+            # IAM may have made the key and lost the answer: its secret is then lost. Clean up now,
+            # the intent still stored; should that fail too, the next run abandons the intent.
+            try:
+                self._abandon_intent(intent, intent_version, replace(view, keys=tuple(iam.list_keys(user))))
+            except Exception:  # noqa: BLE001 - the first failure is the one to report
+                pass
             raise
         self.report.act("create_key", new.id, reason=step.reason)
         pending = replace(intent, access_key_id=new.id, secret_access_key=new.secret)

@@ -90,14 +90,6 @@ def test_gitlab_absorbs_a_lost_answer_to_a_write_by_repeating_or_reading_it_agai
     assert [str(c.fault) for c in lost if c.faulted_run_failed] == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "bug in rotation.reconcile.Reconciler._rotate: when CreateAccessKey raises after IAM made the key (its answer "
-        "lost), the run drops the AWSPENDING intent, so a key whose secret is lost stays, unknown to the state secret, "
-        "until a later run deletes it as an orphan: invariant 4"
-    ),
-)
 def test_a_lost_answer_to_create_access_key_leaves_no_key_whose_secret_is_lost():
     with aws_test_env() as monkeypatch:
         create = next(c for c in probe(monkeypatch) if c.name == "CreateAccessKey")
