@@ -69,16 +69,6 @@ def scheduled_rotation(world: RotationWorld) -> None:
     )
 
 
-# Violations the matrix finds in lambda_src/rotation that are reported and not fixed yet: the
-# fault's (kind, call, mode), and the strict xfail test that reproduces the bug. Fixing the bug
-# turns that test into an XPASS failure: then drop its mark and its entry here.
-KNOWN_BUGS = {
-    ("iam", "CreateAccessKey", "lost"): (
-        "tests/e2e/test_fault_matrix.py::test_a_lost_answer_to_create_access_key_leaves_no_key_whose_secret_is_lost"
-    ),
-}
-
-
 @dataclass(frozen=True)
 class CaseResult:
     fault: WireFault
@@ -87,16 +77,10 @@ class CaseResult:
     violations: tuple[str, ...]
 
     @property
-    def known_bug(self) -> str | None:
-        """The reproducer of the known bug this case hits, if any."""
-        return KNOWN_BUGS.get((self.fault.call.kind, self.fault.call.name, self.fault.mode))
-
-    @property
     def cell(self) -> str:
         """Short outcome for the table: ``absorbed``/``failed``, then the clean runs it took."""
         outcome = "failed" if self.faulted_run_failed else "absorbed"
-        flag = "" if not self.violations else " KNOWN BUG" if self.known_bug else " VIOLATION"
-        return f"{outcome} +{self.reruns}{flag}"
+        return f"{outcome} +{self.reruns}" + (" VIOLATION" if self.violations else "")
 
 
 @dataclass
@@ -109,9 +93,9 @@ class MatrixResult:
         """Cases by (kind, mode)."""
         return Counter((c.fault.call.kind, c.fault.mode) for c in self.cases)
 
-    def violations(self, *, known: bool) -> list[str]:
-        """The violations of the cases that hit a known bug (``known``), or of all the others."""
-        return [f"{c.fault}: {v}" for c in self.cases if bool(c.known_bug) == known for v in c.violations]
+    @property
+    def violations(self) -> list[str]:
+        return [f"{c.fault}: {v}" for c in self.cases for v in c.violations]
 
     def needing_a_second_rerun(self) -> list[CaseResult]:
         return [c for c in self.cases if c.reruns > 1]
@@ -121,8 +105,7 @@ class MatrixResult:
         size = ", ".join(f"{kind}/{mode} {n}" for (kind, mode), n in sorted(self.size().items()))
         return (
             f"{len(self.cases)} cases over {len(self.calls)} calls ({size}); "
-            f"{len(self.needing_a_second_rerun())} needed a second clean run; "
-            f"{len(self.violations(known=False))} violations, {len(self.violations(known=True))} of known bugs"
+            f"{len(self.needing_a_second_rerun())} needed a second clean run; {len(self.violations)} violations"
         )
 
     def table(self) -> str:
@@ -299,12 +282,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"matrix: {result.counts()}; {result.seconds:.1f} s")
     for case in result.needing_a_second_rerun():
         print(f"  needed a second clean run: {case.fault}")
-    for case in result.cases:
-        for violation in case.violations:
-            print(f"  {'KNOWN BUG' if case.known_bug else 'VIOLATION'} {case.fault}: {violation}")
-            if case.known_bug:
-                print(f"    reproduced by {case.known_bug}")
-    return 1 if result.violations(known=False) else 0
+    for violation in result.violations:
+        print(f"  VIOLATION {violation}")
+    return 1 if result.violations else 0
 
 
 if __name__ == "__main__":

@@ -67,6 +67,11 @@ class WireFault:
         if self.mode not in allowed:
             raise ValueError(f"mode {self.mode!r} does not exist for {self.call.side} calls; allowed: {allowed}")
 
+    @classmethod
+    def at(cls, side: str, index: int, mode: str) -> WireFault:
+        """A fault at call ``index`` of ``side``, whatever call that turns out to be."""
+        return cls(WireCall(side, index, "any", f"call {index}", changing=True), mode)
+
     def __str__(self) -> str:
         return f"{self.mode} at {self.call}"
 
