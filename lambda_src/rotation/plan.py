@@ -63,6 +63,7 @@ ACTIONS = {
     "record_deactivation": "note when the replaced key was found Inactive (starts the deletion window)",
     "delete_previous_key": "delete the replaced key after the deletion window",
     "forget_previous_key": "the replaced key is gone from IAM: stop tracking it",
+    "repair_targets": "push AWSCURRENT's key (verified when it was promoted) again to targets that lost it",
     "rotate": "create a key, verify it, push it to every target, promote it",
     "blocked": "rotation is due but would need a key that must not be touched",
 }
@@ -83,6 +84,9 @@ def plan(view: View, policy: Policy, force: bool, event_id: str) -> Plan:
         return result
     deleted = _plan_orphans(view, result)
     deleted |= _plan_retirement(view, policy, result)
+    if _plan_repair(view, result):
+        result.notes.append("rotation is considered once every target holds AWSCURRENT's key again")
+        return result
     _plan_rotation(view, policy, force, event_id, deleted, result)
     return result
 
@@ -160,6 +164,30 @@ def _plan_retirement(view: View, policy: Policy, result: Plan) -> set[str]:
         return {previous_id}
     result.notes.append(f"previous key {previous_id} is Inactive and will be deleted after {delete_at.isoformat()}")
     return set()
+
+
+def _plan_repair(view: View, result: Plan) -> bool:
+    """A target that no longer holds AWSCURRENT's key (a variable deleted or edited by hand, or a
+    crash between a target's two writes) gets it back at once: no new key, no waiting."""
+    current = view.state.current
+    key = view.key(current.access_key_id)
+    if key is None or key.status != "Active" or current.secret_access_key is None:
+        return False  # nothing trustworthy to push: the rotation decides
+    expected = TargetValues(current.access_key_id, current.secret_access_key)
+    lost = [t.label for t in view.targets if _lost_current_key(view, view.held[target_key(t)], expected)]
+    if lost:
+        result.steps.append(Step("repair_targets", key.id, f"{', '.join(lost)} does not hold current key {key.id}"))
+    return bool(lost)
+
+
+def _lost_current_key(view: View, held: TargetValues, expected: TargetValues) -> bool:
+    """The target does not hold ``expected``, and what it holds instead does not work either (no
+    key id, a key id IAM does not have Active, or AWSCURRENT's id with another secret). A target
+    holding another Active key is someone's deliberate choice: the rotation deals with it."""
+    if held == expected:
+        return False
+    other = view.key(held.access_key_id)
+    return other is None or other.status != "Active" or other.id == expected.access_key_id
 
 
 def _rotation_reason(view: View, policy: Policy, force: bool, event_id: str) -> str | None:

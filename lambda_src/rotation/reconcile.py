@@ -193,6 +193,12 @@ class Reconciler:
                 state.put_current(replace(current, previous_deactivated_at=view.now))
         elif step.action == "record_deactivation":
             state.put_current(replace(current, previous_deactivated_at=view.now))
+        elif step.action == "repair_targets":
+            expected = TargetValues(current.access_key_id, current.secret_access_key)
+            for target in self.user.targets:
+                if view.held[target_key(target)] != expected:
+                    push_key(self.ports.gitlab, target, expected.access_key_id, expected.secret_access_key)
+                    self.report.targets_updated.append(target.label)
         elif step.action == "forget_previous_key":
             state.put_current(replace(current, previous_access_key_id=None, previous_deactivated_at=None))
         else:

@@ -103,10 +103,21 @@ def test_force_rotates_a_young_key_once_per_event():
     assert actions(result) == [] and "already forced" in result.notes[0]
 
 
-def test_a_target_without_the_current_key_triggers_a_rotation():
+def test_a_target_that_lost_the_current_key_gets_it_back_without_a_new_key():
     result = decide(view([key("K", 3)], current("K", 3), held={A.label: "K"}))
-    assert actions(result) == [("rotate", None)]
-    assert B.label in result.steps[0].reason
+    assert actions(result) == [("repair_targets", "K")]
+    assert B.label in result.steps[0].reason and A.label not in result.steps[0].reason
+
+
+def test_a_target_holding_a_key_iam_no_longer_has_is_repaired_even_in_the_grace_period():
+    keys = [key("K", 0.1), key("P", 40)]
+    result = decide(view(keys, current("K", 0.1, previous="P"), held={A.label: "K", B.label: "GONE"}))
+    assert actions(result) == [("repair_targets", "K")]
+
+
+def test_a_target_holding_another_active_key_is_not_overwritten_by_a_repair():
+    result = decide(view([key("K", 3), key("H", 1)], current("K", 3), held={A.label: "K", B.label: "H"}))
+    assert "repair_targets" not in [action for action, _ in actions(result)]
 
 
 @pytest.mark.parametrize("status, expected", [("Inactive", "is Inactive"), (None, "no longer exists")])
