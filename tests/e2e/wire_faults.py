@@ -116,14 +116,20 @@ class AwsWire:
 
     @contextmanager
     def armed(self, fault: WireFault | None = None) -> Iterator[list[WireCall]]:
-        """Count calls (the list yielded fills as the run goes) and break ``fault``'s call."""
+        """Count calls (the list yielded fills as the run goes) and break ``fault``'s call. Armed
+        again inside (a second run during one of the first's calls), it counts the inner run's
+        calls apart and then goes back to the outer run's."""
         if fault is not None and fault.call.side != "aws":
             raise ValueError(f"AwsWire breaks AWS calls only, got {fault}")
+        outer = self._calls, self._fault, self._lose_next_answer, self.fired
         self._calls, self._fault, self._lose_next_answer, self.fired = [], fault, False, False
         try:
             yield self._calls
         finally:
-            self._calls, self._fault, self._lose_next_answer = None, None, False
+            fired = self.fired
+            self._calls, self._fault, self._lose_next_answer, self.fired = outer
+            if outer[0] is None:  # the outermost arming: say whether its fault fired
+                self.fired = fired
 
     def _before(self, event_name: str, model, **_: object) -> None:
         if self._calls is None:
