@@ -20,7 +20,7 @@ _NOT_SHIPPED = ("tests", "benchmarks", ".git", ".venv", "node_modules", "cdk.out
 
 def readme_constructs_sample() -> str:
     readme = (REPO / "README.md").read_text()
-    section = readme.split("<!-- section: constructs -->", 1)[1].split("<!-- section:", 1)[0]
+    section = readme.split("\n## Reusing the constructs in your own app\n", 1)[1].split("\n## ", 1)[0]
     (sample,) = re.findall(r"```python\n(.*?)```", section, re.S)
     return sample
 
