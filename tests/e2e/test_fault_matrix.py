@@ -2,9 +2,9 @@
 at the wire (AWS through botocore's events, GitLab through the server's fault rules), the
 invariants right after, then clean re-runs that must converge.
 
-Here reads are broken only in the modes that can end differently (``fault_matrix.modes_for``):
-every call is covered, every write in every mode. ``make fault-matrix`` runs every mode on every
-call and prints the table.
+Here reads are broken in mode ``error`` only (``fault_matrix.modes_for`` says why that loses
+nothing): every call is covered, every write in every mode. ``make fault-matrix`` runs every mode
+on every call and prints the table.
 """
 
 from __future__ import annotations
