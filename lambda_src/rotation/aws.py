@@ -27,8 +27,12 @@ from rotation.ports import AccessKey, KeyStatus, NewAccessKey
 from rotation.token_secret import read_token, with_new_token
 
 CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=20)
+# CreateAccessKey has no idempotency token: a retry after a lost answer (timeout, 5xx) makes a
+# second key, or meets LimitExceeded while the first key's secret is lost. One attempt only: the
+# reconciler cleans up after an ambiguous failure, and the next scheduled run tries again.
+CREATE_KEY_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=5, read_timeout=20)
 # STS answers for the new key are our own retry loop's business (rotation.verification).
-VERIFIER_CONFIG = Config(retries={"mode": "standard", "max_attempts": 1}, connect_timeout=5, read_timeout=10)
+VERIFIER_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=5, read_timeout=10)
 
 # What AWS answers when it does not (yet) know a key, or the secret does not match it.
 _KEY_REFUSED = {
@@ -47,8 +51,11 @@ def _code(exc: ClientError) -> str:
 class Boto3IamKeys:
     """``rotation.ports.IamKeys`` over a boto3 IAM client."""
 
-    def __init__(self, client):
+    def __init__(self, client, create_client=None):
+        """``create_client``: the client for CreateAccessKey, made with ``CREATE_KEY_CONFIG``
+        (default: ``client``)."""
         self._client = client
+        self._create_client = create_client or client
 
     def list_keys(self, user: str) -> list[AccessKey]:
         try:
@@ -67,7 +74,7 @@ class Boto3IamKeys:
 
     def create_key(self, user: str) -> NewAccessKey:
         try:
-            key = self._client.create_access_key(UserName=user)["AccessKey"]
+            key = self._create_client.create_access_key(UserName=user)["AccessKey"]
         except ClientError as exc:
             if _code(exc) == "LimitExceeded":
                 raise KeyLimitError(

@@ -8,6 +8,7 @@ import boto3
 
 from rotation.aws import (
     CLIENT_CONFIG,
+    CREATE_KEY_CONFIG,
     Boto3IamKeys,
     Boto3StsVerifier,
     SecretsStateStore,
@@ -25,7 +26,9 @@ def real_ports(settings: RotationSettings) -> RunPorts:
     session = boto3.session.Session()
     secrets = session.client("secretsmanager", config=CLIENT_CONFIG)
     return RunPorts(
-        iam=Boto3IamKeys(session.client("iam", config=CLIENT_CONFIG)),
+        iam=Boto3IamKeys(
+            session.client("iam", config=CLIENT_CONFIG), create_client=session.client("iam", config=CREATE_KEY_CONFIG)
+        ),
         state_store=lambda arn: SecretsStateStore(secrets, arn),
         token_store=SecretsTokenStore(secrets, settings.gitlab_token_secret_arn),
         connect_gitlab=lambda token: GitLabClient(settings.gitlab_url, token, ca_bundle=settings.gitlab_ca_bundle),

@@ -64,3 +64,27 @@ def test_of_two_runs_taking_the_same_lock_generation_exactly_one_wins(aws_env):
     assert store.read().lock == LockRecord(0, "run-a", NOW)
     store.release_lock(LockRecord(0, "run-a", NOW, released=True))
     assert store.read().lock.released and store.acquire_lock(LockRecord(1, "run-b", NOW)) is True
+
+
+@mock_aws
+def test_create_access_key_is_sent_once_even_when_its_answer_times_out(aws_env):
+    """A retried CreateAccessKey (no idempotency token) would make a second key or hit
+    LimitExceeded while the first key's secret is lost: the real wiring sends it once."""
+    from botocore.exceptions import ReadTimeoutError
+
+    from rotation.settings import RotationSettings
+    from rotation.wiring import real_ports
+
+    settings = RotationSettings(gitlab_url="https://gitlab.example", gitlab_token_secret_arn="arn", users=())
+    iam = real_ports(settings).iam
+    boto3.client("iam", region_name=REGION).create_user(UserName=USER)
+    sent = []
+
+    def answer_lost(request, **_):
+        sent.append(request.url)
+        raise ReadTimeoutError(endpoint_url=request.url)
+
+    iam._create_client.meta.events.register("before-send.iam.CreateAccessKey", answer_lost)
+    with pytest.raises(ReadTimeoutError):
+        iam.create_key(USER)
+    assert len(sent) == 1
