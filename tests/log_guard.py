@@ -4,8 +4,10 @@ Every record that reaches the root logger during a test (INFO and up from every 
 code logs nothing secret at DEBUG either) is kept, rendered the way a log handler would render it
 (message, extra fields, exception and stack text) and searched, when the test ends, for:
 
-- the secret of every access key moto's IAM created in this process (moto in-process and
-  ``moto.server`` threads share its backends),
+- the secret of every access key moto's IAM holds at the end of the test, and of every key it
+  created during the test (recorded at creation: a test that resets moto midway, like the fault
+  matrix's fresh worlds, would otherwise hide the keys of its earlier worlds); moto in-process and
+  ``moto.server`` threads share both,
 - anything shaped like a GitLab token (``glpat-...``: the project's GitLab server makes those),
 - any value a test registered with ``register_secret``.
 
@@ -26,6 +28,7 @@ _MIN_SECRET_LENGTH = 16  # shorter values would match by accident
 _STANDARD_ATTRIBUTES = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
 
 _registered: set[str] = set()
+_created_this_test: set[str] = set()
 
 
 def register_secret(value: str) -> None:
@@ -88,7 +91,21 @@ class _Keep(logging.Handler):
 _keep = _Keep()
 
 
+def _record_created_keys() -> None:
+    """Wrap moto's ``AccessKey`` so that each new key's secret is noted as it is made."""
+    from moto.iam.models import AccessKey
+
+    make = AccessKey.__init__
+
+    def make_and_note(self: AccessKey, *args: object, **kwargs: object) -> None:
+        make(self, *args, **kwargs)
+        _created_this_test.add(self.secret_access_key)
+
+    AccessKey.__init__ = make_and_note  # type: ignore[method-assign]
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    _record_created_keys()
     root = logging.getLogger()
     root.addHandler(_keep)
     if root.getEffectiveLevel() > logging.INFO:
@@ -98,8 +115,10 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.fixture(autouse=True)
 def no_secret_in_logs():
     _keep.records.clear()
+    _created_this_test.clear()
     yield
-    found = leaks(_keep.records, moto_key_secrets() | _registered)
+    found = leaks(_keep.records, moto_key_secrets() | _created_this_test | _registered)
     _keep.records.clear()
+    _created_this_test.clear()
     if found:
         pytest.fail("secrets reached the logs:\n" + "\n".join(found), pytrace=False)

@@ -47,3 +47,17 @@ def test_a_real_run_logs_key_ids_but_never_a_secret(world, caplog):
     rotation_records = [r for r in caplog.records if r.name.startswith("rotation")]
     assert any(new_key in r.getMessage() for r in rotation_records)
     assert leaks(caplog.records, moto_key_secrets() | {world.token}) == []
+
+
+def test_the_guard_still_knows_a_key_after_moto_was_reset_during_the_test():
+    import boto3
+    from moto import mock_aws
+
+    from tests import log_guard
+
+    with mock_aws():
+        iam = boto3.client("iam", region_name="us-east-1", aws_access_key_id="t", aws_secret_access_key="t")
+        iam.create_user(UserName="gone")
+        secret = iam.create_access_key(UserName="gone")["AccessKey"]["SecretAccessKey"]
+    assert secret not in moto_key_secrets()  # mock_aws reset the backends on exit
+    assert secret in log_guard._created_this_test
