@@ -33,7 +33,6 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import timedelta
 
 import pytest
 
@@ -54,19 +53,7 @@ def scheduled_rotation(world: RotationWorld) -> None:
     sns = aws_client("sns")
     for subscription in sns.list_subscriptions_by_topic(TopicArn=world.sns_topic_arn)["Subscriptions"]:
         sns.unsubscribe(SubscriptionArn=subscription["SubscriptionArn"])
-    previous = world.seed_key(age_days=62, status="Inactive")
-    current = world.seed_key(age_days=31)
-    world.put_target(GROUP_TARGET, current, world.seeded_keys[current])
-    world.put_state(
-        {
-            "access_key_id": current,
-            "secret_access_key": world.seeded_keys[current],
-            "pushed_at": (world.clock.now() - timedelta(days=31)).isoformat(),
-            "event_id": "ev-0",
-            "previous_access_key_id": previous,
-            "previous_deactivated_at": (world.clock.now() - timedelta(days=8)).isoformat(),
-        }
-    )
+    world.seed_retirement_due(targets=(GROUP_TARGET,))  # the project target is new: it holds nothing yet
 
 
 @dataclass(frozen=True)

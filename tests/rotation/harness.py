@@ -177,6 +177,26 @@ class RotationWorld:
             SecretId=self.state_arn, SecretString=json.dumps(record), VersionStages=stages or ["AWSCURRENT"]
         )["VersionId"]
 
+    def seed_retirement_due(self, targets: tuple[GitLabTarget, ...] | None = None) -> tuple[str, str]:
+        """A managed key 31 days old (in ``targets``, default all) whose predecessor went Inactive
+        8 days ago: a run deletes the predecessor (deletion window over), then rotates. Returns
+        (predecessor, current)."""
+        previous = self.seed_key(age_days=62, status="Inactive")
+        current = self.seed_key(age_days=31)
+        for target in self.user.targets if targets is None else targets:
+            self.put_target(target, current, self.seeded_keys[current])
+        self.put_state(
+            {
+                "access_key_id": current,
+                "secret_access_key": self.seeded_keys[current],
+                "pushed_at": (self.clock.now() - timedelta(days=31)).isoformat(),
+                "event_id": "ev-0",
+                "previous_access_key_id": previous,
+                "previous_deactivated_at": (self.clock.now() - timedelta(days=8)).isoformat(),
+            }
+        )
+        return previous, current
+
     # --- looking ---------------------------------------------------------------------------
 
     def keys(self) -> dict[str, str]:

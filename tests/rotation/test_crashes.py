@@ -13,7 +13,6 @@ The re-run comes after the dead run's lock expired, as the next scheduled run wo
 
 from __future__ import annotations
 
-from datetime import timedelta
 
 import pytest
 
@@ -27,18 +26,7 @@ def retire_then_rotate(world: RotationWorld) -> None:
     the predecessor (deletion window over), then rotates: lock, intent, create, store, verify,
     push to two targets, promote, release. (The first run on a human's key makes the same calls
     minus the retirement; its starting state is in ``test_starting_states``.)"""
-    previous = world.seed_key(age_days=62, status="Inactive")
-    current = world.seed_key(age_days=31, in_targets=True)
-    world.put_state(
-        {
-            "access_key_id": current,
-            "secret_access_key": world.seeded_keys[current],
-            "pushed_at": (world.clock.now() - timedelta(days=31)).isoformat(),
-            "event_id": "ev-0",
-            "previous_access_key_id": previous,
-            "previous_deactivated_at": (world.clock.now() - timedelta(days=8)).isoformat(),
-        }
-    )
+    world.seed_retirement_due()
 
 
 def test_a_crash_before_or_after_any_call_leaves_the_invariants_and_a_rerun_converges(
