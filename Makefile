@@ -11,7 +11,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
 install: $(VENV)/.installed node_modules/.installed
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
+$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml dev/pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
@@ -22,7 +22,7 @@ node_modules/.installed: package.json package-lock.json
 	touch $@
 
 demo: install
-	$(PY) -m demo $(ARGS)
+	$(PY) -m gitlab_key_rotation_dev.demo $(ARGS)
 
 test: install
 	$(PY) -m pytest
@@ -40,11 +40,11 @@ snapshot: install
 # The revocation benchmark: this code against the usual weekly script, 1,000 and 5,000 users, on
 # moto.server with 50 ms per IAM call (a few minutes). ARGS="--help" lists the knobs.
 bench: install
-	PYTHONPATH=lambda_src:. $(PY) -m benchmarks.revocation_bench $(ARGS)
+	$(PY) -m gitlab_key_rotation_dev.benchmarks.revocation $(ARGS)
 
 # The rotation's fault matrix: every external call of a clean rotation (IAM, STS, Secrets Manager,
 # SNS, each GitLab request) broken at the wire in every mode, then clean re-runs (about a minute;
 # no CDK CLI needed, so only the virtualenv is installed first).
 # ARGS="--side gitlab" for one side, ARGS="--quick" for the test's smaller matrix.
 fault-matrix: $(VENV)/.installed
-	PYTHONPATH=lambda_src:. $(PY) -m tests.e2e.fault_matrix $(ARGS)
+	$(PY) -m gitlab_key_rotation_dev.fault_matrix $(ARGS)

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import aws_cdk as cdk
 
-from stacks.config import CONTEXT_KEY, ConfigError, load_config
-from stacks.key_rotation_stack import KeyRotationStack
+from gitlab_key_rotation.config import CONTEXT_KEY, ConfigError, load_config
+from gitlab_key_rotation.key_rotation_stack import KeyRotationStack
 
 
 def main() -> None:

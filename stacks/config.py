@@ -13,11 +13,11 @@ from typing import Callable, Mapping, TypeVar
 
 from aws_cdk import aws_logs as logs
 
-from stacks.developer_key_revocation import DEFAULT_EXEMPT_TAG_KEY, DEFAULT_REVOCATION_SCHEDULE, MAX_WORKERS_LIMIT
-from stacks.gitlab_key_rotation import DEFAULT_ROTATION_SCHEDULE
-from stacks.notifications import check_email
-from stacks.targets import GitLabTarget, RotatedUser
-from stacks.validation import check_at_least, check_cron, check_https_url, check_iam_name
+from .developer_key_revocation import DEFAULT_EXEMPT_TAG_KEY, DEFAULT_REVOCATION_SCHEDULE, MAX_WORKERS_LIMIT
+from .gitlab_key_rotation import DEFAULT_ROTATION_SCHEDULE
+from .notifications import check_email
+from .targets import GitLabTarget, RotatedUser
+from .validation import check_at_least, check_cron, check_https_url, check_iam_name
 
 CONTEXT_KEY = "gitlab-key-rotation"
 

@@ -13,10 +13,10 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from stacks.assets import REVOCATION_HANDLER
-from stacks.monitored_function import MonitoredFunction
-from stacks.notifications import grant_publish, resolve_topic
-from stacks.validation import check_at_least, check_cron, check_iam_name
+from .assets import REVOCATION_HANDLER
+from .monitored_function import MonitoredFunction
+from .notifications import grant_publish, resolve_topic
+from .validation import check_at_least, check_cron, check_iam_name
 
 DEFAULT_REVOCATION_SCHEDULE = "cron(55 23 ? * FRI *)"
 DEFAULT_EXEMPT_TAG_KEY = "key-revocation:exempt"

@@ -18,13 +18,13 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from stacks.assets import ROTATION_HANDLER
-from stacks.ca_bundle_layer import CA_BUNDLE_PATH, GitLabCaBundleLayer
-from stacks.monitored_function import ARCHITECTURE, RUNTIME, MonitoredFunction
-from stacks.notifications import grant_publish, resolve_topic
-from stacks.requests_layer import RequestsLayer
-from stacks.targets import RotatedUser
-from stacks.validation import check_at_least, check_cron, check_https_url
+from .assets import ROTATION_HANDLER
+from .ca_bundle_layer import CA_BUNDLE_PATH, GitLabCaBundleLayer
+from .monitored_function import ARCHITECTURE, RUNTIME, MonitoredFunction
+from .notifications import grant_publish, resolve_topic
+from .requests_layer import RequestsLayer
+from .targets import RotatedUser
+from .validation import check_at_least, check_cron, check_https_url
 
 DEFAULT_ROTATION_SCHEDULE = "cron(0 6-18 ? * MON-FRI *)"
 # The value the created token secret starts with; the rotation Lambda recognises it and asks the

@@ -11,10 +11,10 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
-from stacks.config import RETENTION_BY_DAYS, AppConfig, VpcConfig
-from stacks.developer_key_revocation import DeveloperKeyRevocation
-from stacks.gitlab_key_rotation import GitLabKeyRotation
-from stacks.notifications import resolve_topic
+from .config import RETENTION_BY_DAYS, AppConfig, VpcConfig
+from .developer_key_revocation import DeveloperKeyRevocation
+from .gitlab_key_rotation import GitLabKeyRotation
+from .notifications import resolve_topic
 
 
 class KeyRotationStack(Stack):

@@ -27,7 +27,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from stacks.assets import lambda_code
+from .assets import lambda_code
 
 RUNTIME = lambda_.Runtime.PYTHON_3_14
 ARCHITECTURE = lambda_.Architecture.ARM_64
@@ -96,6 +96,7 @@ class MonitoredFunction(Construct):
         security_groups: Sequence[ec2.ISecurityGroup] | None = None,
     ):
         super().__init__(scope, id_)
+        job = _job_name(handler)
         size = environment_size(environment, unresolved_environment)
         if size > ENVIRONMENT_LIMIT_BYTES:
             biggest = max(environment, key=lambda k: environment_size({k: environment[k]}, unresolved_environment))
@@ -113,7 +114,7 @@ class MonitoredFunction(Construct):
             self,
             "Role",
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description=f"Runs the {handler} Lambda; no managed policy, every statement scoped",
+            description=f"Runs the {job} Lambda; no managed policy, every statement scoped",
         )
         self.log_group = logs.LogGroup(self, "Logs", retention=log_retention, encryption_key=encryption_key)
         self.log_group.grant_write(self.role)
@@ -185,7 +186,7 @@ class MonitoredFunction(Construct):
             self,
             "Schedule",
             schedule=schedule,
-            description=f"Runs {handler} (UTC)",
+            description=f"Runs the {job} Lambda (UTC)",
             targets=[
                 events_targets.LambdaFunction(
                     self.function,
@@ -200,7 +201,7 @@ class MonitoredFunction(Construct):
         self.errors_alarm = cloudwatch.Alarm(
             self,
             "ErrorsAlarm",
-            alarm_description=f"{handler} failed: read its log group for the run's summary line and the error.",
+            alarm_description=f"The {job} Lambda failed: read its log group for the run's summary line and the error.",
             metric=self.function.metric_errors(period=Duration.minutes(5), statistic="Sum"),
             threshold=1,
             evaluation_periods=1,
@@ -211,7 +212,7 @@ class MonitoredFunction(Construct):
             self,
             "FailedRunsAlarm",
             alarm_description=(
-                f"A run of {handler} failed, timed out, was throttled or could not be delivered: "
+                f"A run of the {job} Lambda failed, timed out, was throttled or could not be delivered: "
                 "its event is in the failed-runs queue."
             ),
             metric=self.dead_letter_queue.metric_approximate_number_of_messages_visible(
@@ -224,3 +225,8 @@ class MonitoredFunction(Construct):
         )
         for alarm in (self.errors_alarm, self.dead_letter_alarm):
             alarm.add_alarm_action(alarm_action)
+
+
+def _job_name(handler: str) -> str:
+    """'rotation' for ``gitlab_key_rotation.lambda_src.rotation.handler.handler``."""
+    return handler.removesuffix(".handler.handler").rpartition(".")[2]

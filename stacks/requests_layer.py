@@ -20,7 +20,7 @@ from aws_cdk import AssetHashType, BundlingOptions, DockerImage, ILocalBundling
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
-from stacks.assets import REQUESTS_REQUIREMENTS
+from .assets import REQUESTS_REQUIREMENTS
 
 # Bump when the way the layer is built changes, so that the asset hash changes with it.
 _BUILD_RECIPE = "pip-target-python-v1"

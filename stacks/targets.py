@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Literal
 
-from stacks.validation import check_iam_name, check_iam_path, check_variable_key
+from .validation import check_iam_name, check_iam_path, check_variable_key
 
 TargetKind = Literal["group", "project"]
 

@@ -16,7 +16,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from revocation.iam_port import AccessKey, NoSuchEntity
+from .iam_port import AccessKey, NoSuchEntity
 
 RETRY_ATTEMPTS = 10  # the first call and up to nine retries; throttling backoff grows to 20 s
 GROUP_PAGE_SIZE = 1000  # GetGroup's largest page: 5,000 members cost 5 calls, not 50

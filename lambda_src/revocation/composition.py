@@ -5,10 +5,10 @@ from __future__ import annotations
 import time
 from datetime import datetime, timezone
 
-from revocation.aws import Boto3Iam, iam_client, publish_failure
-from revocation.logic import revoke_developer_keys
-from revocation.report import summary
-from revocation.settings import RevocationSettings
+from .aws import Boto3Iam, iam_client, publish_failure
+from .logic import revoke_developer_keys
+from .report import summary
+from .settings import RevocationSettings
 
 
 def run(settings: RevocationSettings) -> dict[str, object]:

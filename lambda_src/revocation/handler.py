@@ -15,8 +15,8 @@ import os
 from dataclasses import replace
 from typing import Any, Mapping
 
-from revocation.composition import run
-from revocation.settings import RevocationSettings
+from .composition import run
+from .settings import RevocationSettings
 
 _log = logging.getLogger(__name__)
 _log.setLevel(logging.INFO)  # the summary line is the product's output: never filtered away

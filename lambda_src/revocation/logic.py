@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from revocation.iam_port import AccessKey, Iam, NoSuchEntity
-from revocation.settings import Action, RevocationSettings
+from .iam_port import AccessKey, Iam, NoSuchEntity
+from .settings import Action, RevocationSettings
 
 SkipReason = Literal["protected", "exempt_list", "exempt_tag", "user_gone"]
 KeyResult = Literal["deleted", "deactivated", "already_gone", "spared_young"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import get_args
 
-from revocation.logic import RunReport, SkipReason
+from .logic import RunReport, SkipReason
 
 LIST_LIMIT = 100
 

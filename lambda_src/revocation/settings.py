@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal, Mapping
 
-from common.env import SettingsError, boolean, integer, string_list
+from ..common.env import SettingsError, boolean, integer, string_list
 
 Action = Literal["delete", "deactivate"]
 

@@ -14,8 +14,8 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from rotation import state as records
-from rotation.errors import (
+from . import state as records
+from .errors import (
     KeyLimitError,
     KeyNotFoundError,
     KeyNotUsableError,
@@ -23,8 +23,8 @@ from rotation.errors import (
     TokenSecretError,
     UserNotFoundError,
 )
-from rotation.ports import AccessKey, KeyStatus, NewAccessKey
-from rotation.token_secret import read_token, with_new_token
+from .ports import AccessKey, KeyStatus, NewAccessKey
+from .token_secret import read_token, with_new_token
 
 CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=20)
 # CreateAccessKey has no idempotency token: a retry after a lost answer (timeout, 5xx) makes a

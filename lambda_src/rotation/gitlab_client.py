@@ -25,7 +25,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import InvalidHeader
 from urllib3.util.retry import Retry
 
-from rotation.gitlab_port import (
+from .gitlab_port import (
     GitLabAuthError,
     GitLabError,
     GitLabForbiddenError,
@@ -33,7 +33,7 @@ from rotation.gitlab_port import (
     GitLabRejectedError,
     TokenInfo,
 )
-from rotation.settings import GitLabTarget
+from .settings import GitLabTarget
 
 logger = logging.getLogger(__name__)
 

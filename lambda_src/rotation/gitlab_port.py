@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Protocol
 
-from rotation.settings import GitLabTarget
+from .settings import GitLabTarget
 
 
 @dataclass(frozen=True)

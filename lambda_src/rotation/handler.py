@@ -11,13 +11,13 @@ import logging
 import os
 import uuid
 
-from common.env import SettingsError
-from rotation.errors import RotationError
-from rotation.request import BadEventError, parse_event
-from rotation.settings import RotationSettings
-from rotation.wiring import rotate
+from ..common.env import SettingsError
+from .errors import RotationError
+from .request import BadEventError, parse_event
+from .settings import RotationSettings
+from .wiring import rotate
 
-logger = logging.getLogger("rotation")
+logger = logging.getLogger(__package__)
 
 SUMMARY_EVENT = "rotation_summary"
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from rotation.ports import AccessKey
-from rotation.settings import GitLabTarget
-from rotation.state import StoredState, TargetValues, target_key
+from .ports import AccessKey
+from .settings import GitLabTarget
+from .state import StoredState, TargetValues, target_key
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal, Protocol
 
-from rotation.state import CurrentRecord, LockRecord, PendingRecord, StoredState
+from .state import CurrentRecord, LockRecord, PendingRecord, StoredState
 
 KeyStatus = Literal["Active", "Inactive"]
 

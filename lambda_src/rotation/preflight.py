@@ -10,8 +10,8 @@ import logging
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from rotation.errors import PreflightError, RotationError, UserNotFoundError
-from rotation.gitlab_port import (
+from .errors import PreflightError, RotationError, UserNotFoundError
+from .gitlab_port import (
     GitLab,
     GitLabAuthError,
     GitLabError,
@@ -19,8 +19,8 @@ from rotation.gitlab_port import (
     GitLabRejectedError,
     TokenInfo,
 )
-from rotation.ports import IamKeys, Notifier, TokenStore
-from rotation.settings import RotatedUser
+from .ports import IamKeys, Notifier, TokenStore
+from .settings import RotatedUser
 
 logger = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ import logging
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
-from rotation.errors import (
+from .errors import (
     KeyLimitError,
     KeyNotFoundError,
     RotationBlockedError,
@@ -23,14 +23,14 @@ from rotation.errors import (
     RotationFailedError,
     UserNotFoundError,
 )
-from rotation.gitlab_port import GitLab
-from rotation.plan import ACTIONS, Plan, Policy, Step, View, plan
-from rotation.ports import Clock, IamKeys, NewAccessKey, Sleep, StateStore, StsVerifier
-from rotation.request import RunRequest
-from rotation.settings import RotatedUser
-from rotation.state import LOCK_TTL, CurrentRecord, LockRecord, PendingRecord, TargetValues, target_key
-from rotation.targets import push_key, read_target, restore_target
-from rotation.verification import VerificationPolicy, verify_key
+from .gitlab_port import GitLab
+from .plan import ACTIONS, Plan, Policy, Step, View, plan
+from .ports import Clock, IamKeys, NewAccessKey, Sleep, StateStore, StsVerifier
+from .request import RunRequest
+from .settings import RotatedUser
+from .state import LOCK_TTL, CurrentRecord, LockRecord, PendingRecord, TargetValues, target_key
+from .targets import push_key, read_target, restore_target
+from .verification import VerificationPolicy, verify_key
 
 logger = logging.getLogger(__name__)
 

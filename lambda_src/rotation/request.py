@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from rotation.errors import RotationError
+from .errors import RotationError
 
 _OPTIONS = ("force", "dry_run", "iam_user")
 _EVENTBRIDGE_ENVELOPE = ("version", "id", "detail-type", "source", "account", "time", "region", "resources", "detail")

@@ -14,15 +14,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from rotation.errors import RotationError
-from rotation.gitlab_port import GitLab
-from rotation.plan import Policy
-from rotation.ports import Clock, IamKeys, Notifier, Sleep, StateStore, StsVerifier, TokenStore
-from rotation.preflight import TokenCheck, check_token, check_users, watch_token_expiry
-from rotation.reconcile import Reconciler, UserPorts, UserReport
-from rotation.request import BadEventError, RunRequest
-from rotation.settings import RotatedUser, RotationSettings
-from rotation.verification import VerificationPolicy
+from .errors import RotationError
+from .gitlab_port import GitLab
+from .plan import Policy
+from .ports import Clock, IamKeys, Notifier, Sleep, StateStore, StsVerifier, TokenStore
+from .preflight import TokenCheck, check_token, check_users, watch_token_expiry
+from .reconcile import Reconciler, UserPorts, UserReport
+from .request import BadEventError, RunRequest
+from .settings import RotatedUser, RotationSettings
+from .verification import VerificationPolicy
 
 logger = logging.getLogger(__name__)
 

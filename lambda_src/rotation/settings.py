@@ -26,7 +26,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal, Mapping
 
-from common.env import SettingsError, boolean, integer, json_value, required
+from ..common.env import SettingsError, boolean, integer, json_value, required
 
 TargetKind = Literal["group", "project"]
 

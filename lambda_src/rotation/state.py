@@ -40,7 +40,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from rotation.settings import GitLabTarget
+from .settings import GitLabTarget
 
 # Longer than a Lambda can run (15 minutes): a lock this old belongs to a run that is dead.
 LOCK_TTL = timedelta(minutes=20)

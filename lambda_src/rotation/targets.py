@@ -8,9 +8,9 @@ variable does not hold the value written.
 
 from __future__ import annotations
 
-from rotation.gitlab_port import GitLab
-from rotation.settings import GitLabTarget
-from rotation.state import TargetValues
+from .gitlab_port import GitLab
+from .settings import GitLabTarget
+from .state import TargetValues
 
 
 def read_target(gitlab: GitLab, target: GitLabTarget) -> TargetValues:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 
-from rotation.errors import TokenSecretError
+from .errors import TokenSecretError
 
 TOKEN_FIELD = "GITLAB_TOKEN"
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rotation.errors import KeyNotUsableError, RotationError
-from rotation.ports import NewAccessKey, Sleep, StsVerifier
+from .errors import KeyNotUsableError, RotationError
+from .ports import NewAccessKey, Sleep, StsVerifier
 
 
 @dataclass(frozen=True)

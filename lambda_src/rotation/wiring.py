@@ -6,7 +6,7 @@ import time
 
 import boto3
 
-from rotation.aws import (
+from .aws import (
     CLIENT_CONFIG,
     CREATE_KEY_CONFIG,
     Boto3IamKeys,
@@ -16,10 +16,10 @@ from rotation.aws import (
     SnsNotifier,
     SystemClock,
 )
-from rotation.gitlab_client import GitLabClient
-from rotation.request import RunRequest
-from rotation.run import RunPorts, RunReport, run_rotation
-from rotation.settings import RotationSettings
+from .gitlab_client import GitLabClient
+from .request import RunRequest
+from .run import RunPorts, RunReport, run_rotation
+from .settings import RotationSettings
 
 
 def real_ports(settings: RotationSettings) -> RunPorts:

@@ -10,8 +10,8 @@ from typing import Callable
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
-from stacks.config import CONTEXT_KEY, AppConfig, load_config
-from stacks.key_rotation_stack import KeyRotationStack
+from gitlab_key_rotation.config import CONTEXT_KEY, AppConfig, load_config
+from gitlab_key_rotation.key_rotation_stack import KeyRotationStack
 
 REPO = Path(__file__).resolve().parents[2]
 SKIP_BUNDLING = {"aws:cdk:bundling-stacks": []}

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from gitlab_key_rotation.assets import REVOCATION_HANDLER, ROTATION_HANDLER
 from tests.cdk.synth import REPO
 
 CDK_CLI = REPO / "node_modules" / ".bin" / "cdk"
@@ -51,15 +52,18 @@ def asset_dir(assembly: Path, logical_id_part: str, resource_type: str) -> Path:
 def test_template_is_written(cloud_assembly: Path) -> None:
     template = json.loads((cloud_assembly / "KeyRotationStack.template.json").read_text())
     assert {r["Properties"]["Handler"] for r in template["Resources"].values() if r["Type"] == "AWS::Lambda::Function"} == {
-        "rotation.handler.handler",
-        "revocation.handler.handler",
+        ROTATION_HANDLER,
+        REVOCATION_HANDLER,
     }
 
 
 def test_code_asset_is_lambda_src_without_bytecode(cloud_assembly: Path) -> None:
     code = asset_dir(cloud_assembly, "RotationJobFunction", "AWS::Lambda::Function")
-    assert sorted(p.name for p in code.iterdir()) == ["common", "revocation", "rotation"]
-    assert (code / "rotation" / "settings.py").is_file() and (code / "revocation" / "settings.py").is_file()
+    assert sorted(p.name for p in code.iterdir()) == ["gitlab_key_rotation"]
+    package = code / "gitlab_key_rotation"
+    assert sorted(p.name for p in package.iterdir()) == ["lambda_src"]  # a namespace: no constructs, no CDK
+    assert sorted(p.name for p in (package / "lambda_src").iterdir()) == ["__init__.py", "common", "revocation", "rotation"]
+    assert (package / "lambda_src" / "rotation" / "settings.py").is_file()
     assert not [p for p in code.rglob("*") if p.name == "__pycache__" or p.suffix == ".pyc"]
 
 

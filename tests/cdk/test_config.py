@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from stacks.config import CONTEXT_KEY, ConfigError, load_config
-from stacks.targets import GitLabTarget
+from gitlab_key_rotation.config import CONTEXT_KEY, ConfigError, load_config
+from gitlab_key_rotation.targets import GitLabTarget
 from tests.cdk.synth import REPO, cdk_json_context
 
 PEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"

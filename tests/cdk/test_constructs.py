@@ -15,8 +15,9 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sns as sns
 
-from stacks import DeveloperKeyRevocation, GitLabKeyRotation, GitLabTarget, KeyRotationStack, RotatedUser
-from stacks.ca_bundle_layer import CA_BUNDLE_PATH, CopyFileBundling
+from gitlab_key_rotation import DeveloperKeyRevocation, GitLabKeyRotation, GitLabTarget, KeyRotationStack, RotatedUser
+from gitlab_key_rotation.ca_bundle_layer import CA_BUNDLE_PATH, CopyFileBundling
+from gitlab_key_rotation.lambda_src.rotation.settings import GitLabTarget as RuntimeGitLabTarget
 from tests.cdk.lint import lint
 from tests.cdk.synth import Synthesis, config_with, render, resources, synthesize_app
 
@@ -179,7 +180,7 @@ def test_given_topic_is_used_and_subscribed(synth: Synthesis) -> None:
 
 
 def test_reserved_concurrency_none_and_rotation_settings(synth: Synthesis) -> None:
-    from rotation.settings import RotationSettings
+    from gitlab_key_rotation.lambda_src.rotation.settings import RotationSettings
 
     template = synth.template("Variants")
     fn = the_function(template, "SelfManaged")
@@ -188,7 +189,7 @@ def test_reserved_concurrency_none_and_rotation_settings(synth: Synthesis) -> No
     settings = RotationSettings.from_env(env)
     assert settings.dry_run and settings.rotate_gitlab_token and settings.gitlab_ca_bundle == CA_BUNDLE_PATH
     assert [u.iam_user for u in settings.users] == ["ci-a", "ci-b"]
-    assert settings.users[1].targets[0] == __import__("rotation.settings").settings.GitLabTarget(kind="project", id="123", environment_scope="prod", protected=False)
+    assert settings.users[1].targets[0] == RuntimeGitLabTarget(kind="project", id="123", environment_scope="prod", protected=False)
     (rule,) = [v["Properties"] for k, v in resources(template, "AWS::Events::Rule").items() if k.startswith("SelfManaged")]
     assert rule["ScheduleExpression"] == "cron(15 * ? * * *)"
 
@@ -263,7 +264,7 @@ def test_environment_over_4_kb_is_refused_with_the_reason(stack: cdk.Stack) -> N
 
 
 def test_environment_size_counts_unresolved_arns_generously(stack: cdk.Stack) -> None:
-    from stacks.monitored_function import TOKEN_STAND_IN_BYTES, environment_size
+    from gitlab_key_rotation.monitored_function import TOKEN_STAND_IN_BYTES, environment_size
 
     topic = sns.Topic(stack, "T")
     assert environment_size({"A": topic.topic_arn}) == 1 + TOKEN_STAND_IN_BYTES
@@ -308,7 +309,7 @@ def test_target_and_user_values_are_refused(make, expected: str) -> None:
 def test_cdk_target_has_exactly_the_lambda_target_fields() -> None:
     import dataclasses
 
-    from rotation.settings import GitLabTarget as LambdaTarget
+    from gitlab_key_rotation.lambda_src.rotation.settings import GitLabTarget as LambdaTarget
 
     cdk_fields = [(f.name, f.default) for f in dataclasses.fields(GitLabTarget)]
     lambda_fields = [(f.name, f.default) for f in dataclasses.fields(LambdaTarget)]
@@ -318,7 +319,7 @@ def test_cdk_target_has_exactly_the_lambda_target_fields() -> None:
 def test_layer_build_follows_architecture_and_runtime() -> None:
     from aws_cdk import aws_lambda as lambda_
 
-    from stacks.requests_layer import PipInstallBundling, pip_platform, python_version
+    from gitlab_key_rotation.requests_layer import PipInstallBundling, pip_platform, python_version
 
     assert pip_platform(lambda_.Architecture.ARM_64) == "manylinux2014_aarch64"
     assert pip_platform(lambda_.Architecture.X86_64) == "manylinux2014_x86_64"

@@ -3,6 +3,8 @@ the README's "Reusing the constructs" sample, run against the installed copy."""
 
 from __future__ import annotations
 
+from gitlab_key_rotation.assets import REVOCATION_HANDLER, ROTATION_HANDLER
+
 import json
 import os
 import re
@@ -15,7 +17,7 @@ import pytest
 
 from tests.cdk.synth import REPO
 
-_NOT_SHIPPED = ("tests", "benchmarks", ".git", ".venv", "node_modules", "cdk.out", "build", "*.egg-info", "__pycache__", ".pytest_cache", ".hypothesis")
+_NOT_SHIPPED = ("tests", "dev", ".git", ".venv", "node_modules", "cdk.out", "build", "*.egg-info", "__pycache__", ".pytest_cache", ".hypothesis")
 
 
 def readme_constructs_sample() -> str:
@@ -40,22 +42,25 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
         timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    (target / "lambda_src" / "INSTALLED_COPY").write_text("marks the installed copy\n")
+    (target / "gitlab_key_rotation" / "lambda_src" / "installed_copy_marker.py").write_text("# marks the installed copy\n")
     return target
 
 
 def test_package_ships_the_constructs_code_and_layer_requirements(installed: Path) -> None:
-    assert (installed / "stacks" / "gitlab_key_rotation.py").is_file()
-    assert (installed / "lambda_src" / "rotation" / "settings.py").is_file()
-    assert (installed / "lambda_src" / "revocation" / "settings.py").is_file()
-    assert (installed / "layers" / "requests" / "requirements.txt").is_file()
-    assert not (installed / "tests").exists()
+    package = installed / "gitlab_key_rotation"
+    assert (package / "gitlab_key_rotation.py").is_file()
+    assert (package / "lambda_src" / "rotation" / "settings.py").is_file()
+    assert (package / "lambda_src" / "revocation" / "settings.py").is_file()
+    assert (package / "layers" / "requests" / "requirements.txt").is_file()
+    assert (package / "py.typed").is_file()
+    top_level = sorted(p.name for p in installed.iterdir() if not p.name.endswith(".dist-info"))
+    assert top_level == ["gitlab_key_rotation"]
 
 
 def test_readme_sample_synthesizes_from_the_installed_copy_in_another_directory(installed: Path, tmp_path: Path) -> None:
     (tmp_path / "sample.py").write_text(readme_constructs_sample())
     (tmp_path / "run_sample.py").write_text(
-        "import runpy, stacks\nprint('stacks from', stacks.__file__)\nrunpy.run_path('sample.py', run_name='__main__')\n"
+        "import runpy, gitlab_key_rotation as p\nprint('package from', p.__file__)\nrunpy.run_path('sample.py', run_name='__main__')\n"
     )
     env = {
         **os.environ,
@@ -67,12 +72,12 @@ def test_readme_sample_synthesizes_from_the_installed_copy_in_another_directory(
         [sys.executable, "run_sample.py"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    assert f"stacks from {installed / 'stacks' / '__init__.py'}" in result.stdout
+    assert f"package from {installed / 'gitlab_key_rotation' / '__init__.py'}" in result.stdout
     template = json.loads((tmp_path / "cdk.out" / "PlatformSecurity.template.json").read_text())
     handlers = sorted(r["Properties"]["Handler"] for r in template["Resources"].values() if r["Type"] == "AWS::Lambda::Function")
-    assert handlers == ["revocation.handler.handler", "rotation.handler.handler"]
+    assert handlers == [REVOCATION_HANDLER, ROTATION_HANDLER]
     # The code asset was staged from the installed lambda_src (which carries a marker file), not
     # from the checkout or the current directory.
     manifest = json.loads((tmp_path / "cdk.out" / "PlatformSecurity.assets.json").read_text())
     staged = [tmp_path / "cdk.out" / a["source"]["path"] for a in manifest["files"].values() if a["source"]["packaging"] == "zip"]
-    assert [p.name for p in staged if (p / "INSTALLED_COPY").is_file()], staged
+    assert [p.name for p in staged if (p / "gitlab_key_rotation" / "lambda_src" / "installed_copy_marker.py").is_file()], staged

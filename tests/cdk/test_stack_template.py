@@ -9,7 +9,8 @@ import json
 import pytest
 from aws_cdk.assertions import Match, Template
 
-from stacks.gitlab_key_rotation import GITLAB_TOKEN_PLACEHOLDER
+from gitlab_key_rotation.assets import REVOCATION_HANDLER, ROTATION_HANDLER
+from gitlab_key_rotation.gitlab_key_rotation import GITLAB_TOKEN_PLACEHOLDER
 from tests.cdk.synth import Synthesis, render, resources
 
 USER_ARN = {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":iam::", {"Ref": "AWS::AccountId"}, ":user/ci-deployer"]]}
@@ -73,7 +74,7 @@ def test_stateful_logical_ids_are_pinned(raw: dict) -> None:
 
 @pytest.mark.parametrize(
     ("handler", "timeout", "memory", "reserved"),
-    [("rotation.handler.handler", 300, 256, 1), ("revocation.handler.handler", 600, 512, Match.absent())],
+    [(ROTATION_HANDLER, 300, 256, 1), (REVOCATION_HANDLER, 600, 512, Match.absent())],
 )
 def test_functions(template: Template, handler: str, timeout: int, memory: int, reserved: object) -> None:
     template.has_resource_properties(
@@ -91,7 +92,7 @@ def test_functions(template: Template, handler: str, timeout: int, memory: int, 
 
 
 def test_both_functions_share_one_code_asset(raw: dict) -> None:
-    keys = {function(raw, h)["Properties"]["Code"]["S3Key"] for h in ("rotation.handler.handler", "revocation.handler.handler")}
+    keys = {function(raw, h)["Properties"]["Code"]["S3Key"] for h in (ROTATION_HANDLER, REVOCATION_HANDLER)}
     assert len(keys) == 1
 
 
@@ -100,8 +101,8 @@ def test_requests_layer_on_the_rotation_function_only(raw: dict) -> None:
     layer = raw["Resources"][layer_id]["Properties"]
     assert layer["CompatibleRuntimes"] == ["python3.14"]
     assert layer["CompatibleArchitectures"] == ["arm64"]
-    assert function(raw, "rotation.handler.handler")["Properties"]["Layers"] == [{"Ref": layer_id}]
-    assert "Layers" not in function(raw, "revocation.handler.handler")["Properties"]
+    assert function(raw, ROTATION_HANDLER)["Properties"]["Layers"] == [{"Ref": layer_id}]
+    assert "Layers" not in function(raw, REVOCATION_HANDLER)["Properties"]
 
 
 def test_async_retries_off_with_failed_runs_queue(template: Template, raw: dict) -> None:
@@ -137,7 +138,7 @@ def test_log_groups_have_retention(template: Template) -> None:
     [("rotation", "cron(0 6-18 ? * MON-FRI *)"), ("revocation", "cron(55 23 ? * FRI *)")],
 )
 def test_schedules_target_their_function_with_the_queue_as_dlq(raw: dict, handler: str, expression: str) -> None:
-    function_id = next(k for k, v in resources(raw, "AWS::Lambda::Function").items() if v["Properties"]["Handler"].startswith(handler))
+    function_id = next(k for k, v in resources(raw, "AWS::Lambda::Function").items() if v["Properties"]["Handler"].startswith(f"gitlab_key_rotation.lambda_src.{handler}."))
     (rule,) = [
         r["Properties"]
         for r in resources(raw, "AWS::Events::Rule").values()
@@ -275,11 +276,11 @@ def test_topic_is_ssl_only_with_the_configured_email(template: Template) -> None
 
 
 def test_rotation_environment_is_read_by_the_lambda_settings(raw: dict) -> None:
-    from rotation.settings import RotationSettings
+    from gitlab_key_rotation.lambda_src.rotation.settings import RotationSettings
 
     refs = {k: f"arn:aws:secretsmanager:eu-west-1:123456789012:secret:{k}-AbCdEf" for k in resources(raw, "AWS::SecretsManager::Secret")}
     refs |= {k: f"arn:aws:sns:eu-west-1:123456789012:{k}" for k in resources(raw, "AWS::SNS::Topic")}
-    env = render(function(raw, "rotation.handler.handler")["Properties"]["Environment"]["Variables"], refs)
+    env = render(function(raw, ROTATION_HANDLER)["Properties"]["Environment"]["Variables"], refs)
     settings = RotationSettings.from_env(env)
     assert settings.gitlab_url == "https://gitlab.com"
     assert settings.gitlab_token_secret_arn == refs["RotationGitLabToken54FF3006"]
@@ -296,10 +297,10 @@ def test_rotation_environment_is_read_by_the_lambda_settings(raw: dict) -> None:
 
 
 def test_revocation_environment_is_read_by_the_lambda_settings(raw: dict) -> None:
-    from revocation.settings import RevocationSettings
+    from gitlab_key_rotation.lambda_src.revocation.settings import RevocationSettings
 
     refs = {k: f"arn:aws:sns:eu-west-1:123456789012:{k}" for k in resources(raw, "AWS::SNS::Topic")}
-    env = render(function(raw, "revocation.handler.handler")["Properties"]["Environment"]["Variables"], refs)
+    env = render(function(raw, REVOCATION_HANDLER)["Properties"]["Environment"]["Variables"], refs)
     settings = RevocationSettings.from_env(env)
     assert settings.groups == ("developers", "contractors")
     assert settings.protected_users == frozenset({"ci-deployer"})
@@ -312,15 +313,15 @@ def test_environment_names_are_those_the_settings_contract_documents(raw: dict, 
     import importlib
     import re
 
-    documented = set(re.findall(r"^``([A-Z_]+)``", importlib.import_module(f"{module}.settings").__doc__, re.M))
-    variables = function(raw, f"{module}.handler.handler")["Properties"]["Environment"]["Variables"]
+    documented = set(re.findall(r"^``([A-Z_]+)``", importlib.import_module(f"gitlab_key_rotation.lambda_src.{module}.settings").__doc__, re.M))
+    variables = function(raw, f"gitlab_key_rotation.lambda_src.{module}.handler.handler")["Properties"]["Environment"]["Variables"]
     optional = {"GITLAB_CA_BUNDLE"}  # only with a CA bundle configured
     assert set(variables) == documented - optional
 
 
 def test_the_rotation_lambda_recognises_the_created_placeholder() -> None:
-    from rotation.errors import TokenSecretError
-    from rotation.token_secret import read_token
+    from gitlab_key_rotation.lambda_src.rotation.errors import TokenSecretError
+    from gitlab_key_rotation.lambda_src.rotation.token_secret import read_token
 
     with pytest.raises(TokenSecretError, match="still holds the placeholder GITLAB_TOKEN"):
         read_token(json.dumps({"GITLAB_TOKEN": GITLAB_TOKEN_PLACEHOLDER}), "arn:aws:secretsmanager:eu-west-1:1:secret:t")

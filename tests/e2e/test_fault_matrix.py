@@ -13,9 +13,9 @@ import pytest
 import requests
 from botocore.exceptions import ClientError, ReadTimeoutError
 
-from tests.e2e.fault_matrix import MatrixResult, aws_test_env, probe, run_case, run_matrix, wired_world
-from tests.e2e.wire_faults import WireCall, WireFault, gitlab_calls, inject_gitlab
-from tests.rotation.harness import GROUP_TARGET, USER, RotationWorld
+from gitlab_key_rotation_dev.fault_matrix import MatrixResult, aws_test_env, probe, run_case, run_matrix, wired_world
+from gitlab_key_rotation_dev.wire_faults import WireCall, WireFault, gitlab_calls, inject_gitlab
+from gitlab_key_rotation_dev.rotation_world import GROUP_TARGET, USER, RotationWorld
 
 
 def one_key(world: RotationWorld) -> None:

@@ -20,7 +20,8 @@ from moto.iam.responses import IamResponse
 from moto.secretsmanager.responses import SecretsManagerResponse
 from moto.server import ThreadedMotoServer
 
-from tests.e2e.moto_iam_enforcement import (
+from gitlab_key_rotation.assets import REVOCATION_HANDLER, ROTATION_HANDLER
+from gitlab_key_rotation_dev.moto_iam_enforcement import (
     RoleCredentials,
     UnevaluablePolicyError,
     check_evaluable,
@@ -29,7 +30,7 @@ from tests.e2e.moto_iam_enforcement import (
     role_credentials,
     statement_result,
 )
-from tests.e2e.template_resolver import MOTO_ACCOUNT_ID, TemplateResolutionError, TemplateResolver
+from gitlab_key_rotation_dev.template_resolver import MOTO_ACCOUNT_ID, TemplateResolutionError, TemplateResolver
 
 REGION = "us-east-1"
 USER_ARN = f"arn:aws:iam::{MOTO_ACCOUNT_ID}:user"
@@ -422,7 +423,7 @@ TEMPLATE: dict[str, Any] = {
         "RotationFunction": {
             "Type": "AWS::Lambda::Function",
             "Properties": {
-                "Handler": "rotation.handler.handler",
+                "Handler": ROTATION_HANDLER,
                 "Role": {"Fn::GetAtt": ["RotationRole", "Arn"]},
                 "Environment": {
                     "Variables": {
@@ -447,7 +448,7 @@ TEMPLATE: dict[str, Any] = {
         },
         "RevocationFunction": {
             "Type": "AWS::Lambda::Function",
-            "Properties": {"Handler": "revocation.handler.handler", "Role": "arn:aws:iam::123456789012:role/imported"},
+            "Properties": {"Handler": REVOCATION_HANDLER, "Role": "arn:aws:iam::123456789012:role/imported"},
         },
     },
 }
@@ -466,7 +467,7 @@ def test_functions_are_listed_with_handler_role_and_a_concrete_environment() -> 
 
     assert (rotation.logical_id, rotation.handler, rotation.role_logical_id) == (
         "RotationFunction",
-        "rotation.handler.handler",
+        ROTATION_HANDLER,
         "RotationRole",
     )
     assert rotation.environment == {
@@ -479,7 +480,7 @@ def test_functions_are_listed_with_handler_role_and_a_concrete_environment() -> 
         "DOMAIN": "gitlab.example.com",
     }
     assert (revocation.handler, revocation.role_logical_id, revocation.environment) == (
-        "revocation.handler.handler",
+        REVOCATION_HANDLER,
         None,
         {},
     )

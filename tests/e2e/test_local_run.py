@@ -12,9 +12,9 @@ import logging
 import pytest
 from botocore.exceptions import ClientError
 
-from demo.deployment import REVOCATION_HANDLER, ROTATION_HANDLER
-from demo.local_run import LocalRun
-from tests.e2e.moto_iam_enforcement import iam_enforcement
+from gitlab_key_rotation_dev.demo.deployment import REVOCATION_HANDLER, ROTATION_HANDLER
+from gitlab_key_rotation_dev.demo.local_run import LocalRun
+from gitlab_key_rotation_dev.moto_iam_enforcement import iam_enforcement
 
 
 @pytest.fixture(scope="module")

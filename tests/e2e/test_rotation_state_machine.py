@@ -35,12 +35,12 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from rotation.run import RunReport
-from rotation.settings import GitLabTarget
-from tests.e2e.fault_matrix import HARNESS_CLIENT_RETRIES, LogRecords, aws_test_env, secret_leaks, wired_world
-from tests.e2e.wire_faults import AWS_MODES, GITLAB_MODES, WireFault, inject_gitlab
-from tests.rotation.faults import CallLog, Crash
-from tests.rotation.harness import GROUP_TARGET, START, TARGETS, USER, RotationWorld
+from gitlab_key_rotation.lambda_src.rotation.run import RunReport
+from gitlab_key_rotation.lambda_src.rotation.settings import GitLabTarget
+from gitlab_key_rotation_dev.fault_matrix import HARNESS_CLIENT_RETRIES, LogRecords, aws_test_env, secret_leaks, wired_world
+from gitlab_key_rotation_dev.wire_faults import AWS_MODES, GITLAB_MODES, WireFault, inject_gitlab
+from gitlab_key_rotation_dev.call_faults import CallLog, Crash
+from gitlab_key_rotation_dev.rotation_world import GROUP_TARGET, START, TARGETS, USER, RotationWorld
 
 EXAMPLES = int(os.environ.get("ROTATION_STATE_MACHINE_EXAMPLES", "10"))
 STEPS = int(os.environ.get("ROTATION_STATE_MACHINE_STEPS", "15"))

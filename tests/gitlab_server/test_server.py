@@ -8,8 +8,8 @@ from datetime import date, timedelta
 import pytest
 import requests
 
-from rotation.settings import GitLabTarget
-from tests.gitlab_server import (
+from gitlab_key_rotation.lambda_src.rotation.settings import GitLabTarget
+from gitlab_key_rotation_dev.gitlab_server import (
     DEVELOPER,
     MAINTAINER,
     OWNER,
@@ -18,7 +18,7 @@ from tests.gitlab_server import (
     Variable,
     rate_limited,
 )
-from tests.gitlab_server.responses import AMBIGUOUS_MESSAGE
+from gitlab_key_rotation_dev.gitlab_server.responses import AMBIGUOUS_MESSAGE
 
 AWS_KEY_ID = "AKIAIOSFODNN7EXAMPLE"
 AWS_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"

@@ -11,7 +11,7 @@ import time
 from dataclasses import replace
 from datetime import datetime, timezone
 
-from revocation.iam_port import AccessKey, NoSuchEntity
+from gitlab_key_rotation.lambda_src.revocation.iam_port import AccessKey, NoSuchEntity
 
 NOW = datetime(2025, 6, 6, 23, 55, tzinfo=timezone.utc)
 LONG_AGO = datetime(2025, 1, 1, tzinfo=timezone.utc)

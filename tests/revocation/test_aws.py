@@ -9,8 +9,8 @@ import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
-from revocation.aws import GROUP_PAGE_SIZE, Boto3Iam, iam_client
-from revocation.iam_port import NoSuchEntity
+from gitlab_key_rotation.lambda_src.revocation.aws import GROUP_PAGE_SIZE, Boto3Iam, iam_client
+from gitlab_key_rotation.lambda_src.revocation.iam_port import NoSuchEntity
 from tests.revocation.iam_seed import key_statuses, seed_user
 
 CREATED = datetime(2025, 1, 1, tzinfo=timezone.utc)

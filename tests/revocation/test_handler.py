@@ -9,7 +9,7 @@ import logging
 import boto3
 import pytest
 
-from revocation.handler import RevocationFailed, handler
+from gitlab_key_rotation.lambda_src.revocation.handler import RevocationFailed, handler
 from tests.revocation.iam_seed import key_statuses, seed_user
 
 SUMMARY_FIELDS = {
@@ -48,7 +48,7 @@ def account(aws):
 
 
 def summary_records(caplog) -> list[logging.LogRecord]:
-    return [r for r in caplog.records if r.name == "revocation.handler"]
+    return [r for r in caplog.records if r.name == "gitlab_key_rotation.lambda_src.revocation.handler"]
 
 
 def test_revokes_the_members_keys_and_logs_one_summary_line(aws, env, account, caplog):

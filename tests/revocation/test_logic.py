@@ -6,9 +6,9 @@ from datetime import timedelta
 
 import pytest
 
-from revocation.iam_port import NoSuchEntity
-from revocation.logic import Failure, KeyOutcome, UserOutcome, revoke_developer_keys
-from revocation.settings import RevocationSettings
+from gitlab_key_rotation.lambda_src.revocation.iam_port import NoSuchEntity
+from gitlab_key_rotation.lambda_src.revocation.logic import Failure, KeyOutcome, UserOutcome, revoke_developer_keys
+from gitlab_key_rotation.lambda_src.revocation.settings import RevocationSettings
 from tests.revocation.fake_iam import NOW, FakeIam
 
 

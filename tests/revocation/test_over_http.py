@@ -10,13 +10,13 @@ import boto3
 import pytest
 import requests
 
-from revocation.aws import Boto3Iam, iam_client
-from revocation.handler import handler
-from revocation.logic import revoke_developer_keys
-from revocation.settings import RevocationSettings
+from gitlab_key_rotation.lambda_src.revocation.aws import Boto3Iam, iam_client
+from gitlab_key_rotation.lambda_src.revocation.handler import handler
+from gitlab_key_rotation.lambda_src.revocation.logic import revoke_developer_keys
+from gitlab_key_rotation.lambda_src.revocation.settings import RevocationSettings
 from tests.revocation.conftest import REGION
 from tests.revocation.iam_seed import key_statuses, seed_user
-from tests.revocation.moto_iam_server import MotoIamServer
+from gitlab_key_rotation_dev.moto_iam_server import MotoIamServer
 
 
 @pytest.fixture(scope="module")

@@ -7,9 +7,9 @@ from datetime import datetime, timezone
 
 import boto3
 
-from revocation.aws import Boto3Iam, iam_client
-from revocation.logic import KeyOutcome, revoke_developer_keys
-from revocation.settings import RevocationSettings
+from gitlab_key_rotation.lambda_src.revocation.aws import Boto3Iam, iam_client
+from gitlab_key_rotation.lambda_src.revocation.logic import KeyOutcome, revoke_developer_keys
+from gitlab_key_rotation.lambda_src.revocation.settings import RevocationSettings
 from tests.revocation.iam_seed import key_statuses, seed_user
 
 

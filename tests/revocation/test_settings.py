@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from common.env import SettingsError
-from revocation.settings import RevocationSettings
+from gitlab_key_rotation.lambda_src.common.env import SettingsError
+from gitlab_key_rotation.lambda_src.revocation.settings import RevocationSettings
 
 
 def test_defaults_need_only_the_groups():

@@ -6,8 +6,8 @@ import moto.iam.models
 import pytest
 from moto import mock_aws
 
-from tests.gitlab_server import GitLabServer
-from tests.rotation.harness import REGION, FakeClock, RotationWorld, build_world
+from gitlab_key_rotation_dev.gitlab_server import GitLabServer
+from gitlab_key_rotation_dev.rotation_world import REGION, FakeClock, RotationWorld, build_world
 
 
 @pytest.fixture

@@ -11,11 +11,11 @@ from moto import mock_aws
 from moto.core import set_initial_no_auth_action_count
 from moto.server import ThreadedMotoServer
 
-from rotation.aws import Boto3StsVerifier, SecretsStateStore
-from rotation.errors import KeyNotUsableError
-from rotation.ports import NewAccessKey
-from rotation.state import LockRecord
-from tests.rotation.harness import REGION, USER
+from gitlab_key_rotation.lambda_src.rotation.aws import Boto3StsVerifier, SecretsStateStore
+from gitlab_key_rotation.lambda_src.rotation.errors import KeyNotUsableError
+from gitlab_key_rotation.lambda_src.rotation.ports import NewAccessKey
+from gitlab_key_rotation.lambda_src.rotation.state import LockRecord
+from gitlab_key_rotation_dev.rotation_world import REGION, USER
 
 NOW = datetime(2031, 3, 14, 9, 0, tzinfo=UTC)
 
@@ -72,8 +72,8 @@ def test_create_access_key_is_sent_once_even_when_its_answer_times_out(aws_env):
     LimitExceeded while the first key's secret is lost: the real wiring sends it once."""
     from botocore.exceptions import ReadTimeoutError
 
-    from rotation.settings import RotationSettings
-    from rotation.wiring import real_ports
+    from gitlab_key_rotation.lambda_src.rotation.settings import RotationSettings
+    from gitlab_key_rotation.lambda_src.rotation.wiring import real_ports
 
     settings = RotationSettings(gitlab_url="https://gitlab.example", gitlab_token_secret_arn="arn", users=())
     iam = real_ports(settings).iam

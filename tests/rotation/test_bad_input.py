@@ -9,9 +9,9 @@ from datetime import timedelta
 
 import pytest
 
-from rotation.settings import GitLabTarget, RotatedUser
-from tests.gitlab_server import DEVELOPER
-from tests.rotation.harness import GROUP_TARGET, PROJECT_TARGET, RotationWorld
+from gitlab_key_rotation.lambda_src.rotation.settings import GitLabTarget, RotatedUser
+from gitlab_key_rotation_dev.gitlab_server import DEVELOPER
+from gitlab_key_rotation_dev.rotation_world import GROUP_TARGET, PROJECT_TARGET, RotationWorld
 
 PLACEHOLDER = "PLACEHOLDER: put the GitLab token here, see the README section Deploy"
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from rotation.run import RunReport
-from tests.rotation.faults import CallLog
-from tests.rotation.harness import RotationWorld, fresh_world
+from gitlab_key_rotation.lambda_src.rotation.run import RunReport
+from gitlab_key_rotation_dev.call_faults import CallLog
+from gitlab_key_rotation_dev.rotation_world import RotationWorld, fresh_world
 
 
 def rotation_due(world: RotationWorld) -> None:

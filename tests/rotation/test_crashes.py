@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import pytest
 
-from rotation.state import LOCK_TTL
-from tests.rotation.faults import CHANGING, CallLog, Crash
-from tests.rotation.harness import RotationWorld, fresh_world
+from gitlab_key_rotation.lambda_src.rotation.state import LOCK_TTL
+from gitlab_key_rotation_dev.call_faults import CHANGING, CallLog, Crash
+from gitlab_key_rotation_dev.rotation_world import RotationWorld, fresh_world
 
 
 def retire_then_rotate(world: RotationWorld) -> None:

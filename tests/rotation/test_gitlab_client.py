@@ -11,16 +11,16 @@ from datetime import date, timedelta
 
 import pytest
 
-from rotation.gitlab_client import GitLabClient
-from rotation.gitlab_port import (
+from gitlab_key_rotation.lambda_src.rotation.gitlab_client import GitLabClient
+from gitlab_key_rotation.lambda_src.rotation.gitlab_port import (
     GitLabAuthError,
     GitLabError,
     GitLabForbiddenError,
     GitLabNotFoundError,
     GitLabRejectedError,
 )
-from rotation.settings import GitLabTarget
-from tests.gitlab_server import DEVELOPER, MAINTAINER, OWNER, GitLabServer, rate_limited
+from gitlab_key_rotation.lambda_src.rotation.settings import GitLabTarget
+from gitlab_key_rotation_dev.gitlab_server import DEVELOPER, MAINTAINER, OWNER, GitLabServer, rate_limited
 
 KEY_ID = "AKIAIOSFODNN7EXAMPLE"
 NEW_KEY_ID = "AKIAI44QH8DHBEXAMPLE"

@@ -10,10 +10,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from common.env import SettingsError
-from rotation.handler import SUMMARY_EVENT, RotationRunFailed, handler
-from rotation.request import BadEventError
-from tests.rotation.harness import PROJECT_TARGET, FakeClock, RotationWorld, build_world
+from gitlab_key_rotation.lambda_src.common.env import SettingsError
+from gitlab_key_rotation.lambda_src.rotation.handler import SUMMARY_EVENT, RotationRunFailed, handler
+from gitlab_key_rotation.lambda_src.rotation.request import BadEventError
+from gitlab_key_rotation_dev.rotation_world import PROJECT_TARGET, FakeClock, RotationWorld, build_world
 
 
 @pytest.fixture

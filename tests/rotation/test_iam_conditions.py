@@ -7,8 +7,8 @@ from datetime import timedelta
 
 import pytest
 
-from tests.rotation.faults import CallLog
-from tests.rotation.harness import USER, RotationWorld, build_world
+from gitlab_key_rotation_dev.call_faults import CallLog
+from gitlab_key_rotation_dev.rotation_world import USER, RotationWorld, build_world
 
 
 def manage(world: RotationWorld, *, age_days: float, previous: str | None = None) -> str:

@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 
 import pytest
 
-from common.env import SettingsError
-from rotation.errors import TokenSecretError
-from rotation.request import BadEventError, parse_event
-from rotation.settings import RotationSettings
-from rotation.state import (
+from gitlab_key_rotation.lambda_src.common.env import SettingsError
+from gitlab_key_rotation.lambda_src.rotation.errors import TokenSecretError
+from gitlab_key_rotation.lambda_src.rotation.request import BadEventError, parse_event
+from gitlab_key_rotation.lambda_src.rotation.settings import RotationSettings
+from gitlab_key_rotation.lambda_src.rotation.state import (
     CurrentRecord,
     LockRecord,
     PendingRecord,
@@ -22,7 +22,7 @@ from rotation.state import (
     load_lock,
     load_pending,
 )
-from rotation.token_secret import read_token, with_new_token
+from gitlab_key_rotation.lambda_src.rotation.token_secret import read_token, with_new_token
 
 ARN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:gitlab-token-AbCdEf"
 TOKEN = "glpat-abcdefghijklmnopqrst"

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import logging
 
-from tests.log_guard import leaks, moto_key_secrets
-from tests.rotation.harness import USER
+from gitlab_key_rotation_dev.log_guard import leaks, moto_key_secrets
+from gitlab_key_rotation_dev.rotation_world import USER
 
 
 def record(message: str, *args, exc: BaseException | None = None, **extra) -> logging.LogRecord:
@@ -44,7 +44,7 @@ def test_a_real_run_logs_key_ids_but_never_a_secret(world, caplog):
     with caplog.at_level(logging.INFO):
         report = world.run()
     new_key = report.users[0].actions[0]["key_id"]
-    rotation_records = [r for r in caplog.records if r.name.startswith("rotation")]
+    rotation_records = [r for r in caplog.records if r.name.startswith("gitlab_key_rotation.lambda_src.rotation")]
     assert any(new_key in r.getMessage() for r in rotation_records)
     assert leaks(caplog.records, moto_key_secrets() | {world.token}) == []
 
@@ -53,7 +53,7 @@ def test_the_guard_still_knows_a_key_after_moto_was_reset_during_the_test():
     import boto3
     from moto import mock_aws
 
-    from tests import log_guard
+    from gitlab_key_rotation_dev import log_guard
 
     with mock_aws():
         iam = boto3.client("iam", region_name="us-east-1", aws_access_key_id="t", aws_secret_access_key="t")

@@ -6,10 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from rotation.plan import Policy, View, plan
-from rotation.ports import AccessKey
-from rotation.settings import GitLabTarget
-from rotation.state import CurrentRecord, PendingRecord, StoredState, TargetValues, target_key
+from gitlab_key_rotation.lambda_src.rotation.plan import Policy, View, plan
+from gitlab_key_rotation.lambda_src.rotation.ports import AccessKey
+from gitlab_key_rotation.lambda_src.rotation.settings import GitLabTarget
+from gitlab_key_rotation.lambda_src.rotation.state import CurrentRecord, PendingRecord, StoredState, TargetValues, target_key
 
 NOW = datetime(2031, 3, 14, 9, 0, tzinfo=UTC)
 POLICY = Policy(rotation_period=timedelta(days=30), grace_period=timedelta(hours=24), deletion_window=timedelta(days=7))

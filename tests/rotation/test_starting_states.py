@@ -7,8 +7,8 @@ from datetime import timedelta
 
 import pytest
 
-from rotation.state import target_key
-from tests.rotation.harness import PROJECT_TARGET, RotationWorld
+from gitlab_key_rotation.lambda_src.rotation.state import target_key
+from gitlab_key_rotation_dev.rotation_world import PROJECT_TARGET, RotationWorld
 
 
 def settle(world: RotationWorld, **options) -> dict:

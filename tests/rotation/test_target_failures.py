@@ -12,8 +12,8 @@ from datetime import timedelta
 
 import pytest
 
-from rotation.settings import GitLabTarget
-from tests.rotation.harness import GROUP_TARGET, PROJECT_TARGET, RotationWorld, build_world
+from gitlab_key_rotation.lambda_src.rotation.settings import GitLabTarget
+from gitlab_key_rotation_dev.rotation_world import GROUP_TARGET, PROJECT_TARGET, RotationWorld, build_world
 
 STAGING = GitLabTarget(kind="project", id="platform/deployer", environment_scope="staging")
 TARGETS = (GROUP_TARGET, PROJECT_TARGET, STAGING)

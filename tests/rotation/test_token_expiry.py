@@ -11,9 +11,9 @@ from datetime import timedelta
 
 import pytest
 
-from rotation.preflight import TOKEN_EXPIRING_EVENT
-from tests.rotation.faults import CallLog
-from tests.rotation.harness import RotationWorld, build_world
+from gitlab_key_rotation.lambda_src.rotation.preflight import TOKEN_EXPIRING_EVENT
+from gitlab_key_rotation_dev.call_faults import CallLog
+from gitlab_key_rotation_dev.rotation_world import RotationWorld, build_world
 
 
 @pytest.fixture

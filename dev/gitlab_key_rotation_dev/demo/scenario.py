@@ -17,10 +17,10 @@ from datetime import date, datetime, timedelta, timezone
 
 from moto.backends import get_backend
 
-from demo.deployment import Deployment
-from demo.emulators import ACCOUNT_ID, Emulators
-from stacks.config import AppConfig
-from tests.gitlab_server import OWNER, GitLabServer, User
+from gitlab_key_rotation_dev.demo.deployment import Deployment
+from gitlab_key_rotation_dev.demo.emulators import ACCOUNT_ID, Emulators
+from gitlab_key_rotation.config import AppConfig
+from gitlab_key_rotation_dev.gitlab_server import OWNER, GitLabServer, User
 
 GITLAB_BOT = "ci-rotation-bot"
 

@@ -11,7 +11,7 @@ import boto3
 import requests
 from moto.server import ThreadedMotoServer
 
-from tests.gitlab_server import GitLabServer
+from gitlab_key_rotation_dev.gitlab_server import GitLabServer
 
 REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"  # moto's default account

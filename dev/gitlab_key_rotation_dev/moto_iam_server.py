@@ -2,7 +2,7 @@
 
 The revocation tests use it for throttling over real HTTP (where botocore's retry loop runs: an
 in-process ``mock_aws`` answers inside that loop and would still execute a "throttled" call), and
-``benchmarks/revocation_bench.py`` uses it for a latency that stands for the real IAM API, with
+``gitlab_key_rotation_dev.benchmarks.revocation`` uses it for a latency that stands for the real IAM API, with
 calls counted where IAM would count them. In-process, ``server.faults.throttle["ListAccessKeys"] = 2``
 answers the next two such calls with IAM's ``400 Throttling`` without reaching moto, and
 ``server.faults.latency`` / ``.counts`` are plain attributes; from another process, over HTTP:

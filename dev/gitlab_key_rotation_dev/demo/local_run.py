@@ -1,5 +1,5 @@
 """One local deployment of the stack, ready to invoke: the composition of the demo's pieces, used
-by ``python -m demo`` and by the end-to-end tests.
+by ``python -m gitlab_key_rotation_dev.demo`` and by the end-to-end tests.
 
     with LocalRun(progress=print) as local:
         before = local.observe()
@@ -14,14 +14,14 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from demo.deployment import Deployment, deploy, local_config, synthesize
-from demo.emulators import Emulators, lambda_runtime_environment, running_emulators
-from demo.invoke import Invocation, invoke
-from demo.report import World, observe
-from demo.scenario import Scenario, seed
-from stacks.ca_bundle_layer import CA_BUNDLE_PATH
-from stacks.config import AppConfig
-from tests.e2e.moto_iam_enforcement import RoleCredentials, iam_enforcement, role_credentials
+from gitlab_key_rotation_dev.demo.deployment import Deployment, deploy, local_config, synthesize
+from gitlab_key_rotation_dev.demo.emulators import Emulators, lambda_runtime_environment, running_emulators
+from gitlab_key_rotation_dev.demo.invoke import Invocation, invoke
+from gitlab_key_rotation_dev.demo.report import World, observe
+from gitlab_key_rotation_dev.demo.scenario import Scenario, seed
+from gitlab_key_rotation.ca_bundle_layer import CA_BUNDLE_PATH
+from gitlab_key_rotation.config import AppConfig
+from gitlab_key_rotation_dev.moto_iam_enforcement import RoleCredentials, iam_enforcement, role_credentials
 
 
 class LocalRun:

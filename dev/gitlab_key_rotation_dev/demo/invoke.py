@@ -1,4 +1,5 @@
-"""Call a function's handler the way Lambda does: its module imported from the code asset, its own
+"""Call a function's handler the way Lambda does: its handler module imported (the code asset holds the
+package's own ``lambda_src``, so it is the same module), its own
 environment from the template plus what the runtime adds, the credentials of its role, and layers
 under ``/opt`` (here: a local folder standing for ``/opt``)."""
 
@@ -7,7 +8,6 @@ from __future__ import annotations
 import importlib
 import logging
 import os
-import sys
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -16,12 +16,8 @@ from typing import Any, Iterator, Mapping
 
 import boto3
 
-from demo.deployment import REPO, DeployedFunction
-from tests.e2e.moto_iam_enforcement import RoleCredentials
-
-
-# The functions' code asset; Lambda puts it (/var/task) first on sys.path.
-CODE_DIR = str(REPO / "lambda_src")
+from gitlab_key_rotation_dev.demo.deployment import DeployedFunction
+from gitlab_key_rotation_dev.moto_iam_enforcement import RoleCredentials
 
 
 @dataclass
@@ -56,8 +52,6 @@ def invoke(
     started = time.monotonic()
     with _process_environment(environment), _captured_logs() as records:
         boto3.DEFAULT_SESSION = None  # a fresh session per invocation, as in a new Lambda sandbox
-        if CODE_DIR not in sys.path:
-            sys.path.insert(0, CODE_DIR)
         handler = getattr(importlib.import_module(module_name), attribute)
         try:
             invocation.result = handler(dict(event), None)

@@ -16,9 +16,9 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from rotation.settings import GitLabTarget, RotatedUser
-from rotation.state import LOCK_TTL
-from tests.gitlab_server import GitLabServer
+from gitlab_key_rotation.lambda_src.rotation.settings import GitLabTarget, RotatedUser
+from gitlab_key_rotation.lambda_src.rotation.state import LOCK_TTL
+from gitlab_key_rotation_dev.gitlab_server import GitLabServer
 
 
 @dataclass(frozen=True)

@@ -14,14 +14,14 @@ from typing import Any, Mapping
 
 import aws_cdk as cdk
 
-from demo.emulators import ACCOUNT_ID, REGION, Emulators
-from stacks.config import CONTEXT_KEY, AppConfig, load_config
-from stacks.key_rotation_stack import KeyRotationStack
-from tests.e2e.template_resolver import TemplateResolver
+from gitlab_key_rotation.assets import REVOCATION_HANDLER, ROTATION_HANDLER
+from gitlab_key_rotation.config import CONTEXT_KEY, AppConfig, load_config
+from gitlab_key_rotation.key_rotation_stack import KeyRotationStack
+from gitlab_key_rotation_dev.demo.emulators import ACCOUNT_ID, REGION, Emulators
+from gitlab_key_rotation_dev.template_resolver import TemplateResolver
 
-REPO = Path(__file__).resolve().parent.parent
-ROTATION_HANDLER = "rotation.handler.handler"
-REVOCATION_HANDLER = "revocation.handler.handler"
+REPO = Path(__file__).resolve().parents[3]
+
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,7 @@ the big group and its wall time is extrapolated: GetGroup time + per-member time
 marks such figures "est.". This code runs with its default settings at every size, and with the
 exemption-tag check off (2 calls per member instead of 3) at ``--tag-check-off-sizes``.
 
-Run: ``make bench`` (or ``python -m benchmarks.revocation_bench --help`` from the repo root, with
-``lambda_src`` on PYTHONPATH).
+Run: ``make bench`` (or ``python -m gitlab_key_rotation_dev.benchmarks.revocation --help``).
 """
 
 from __future__ import annotations
@@ -86,7 +85,7 @@ class ServerControl:
 
 def _serve(conn) -> None:
     """The server process: moto.server behind the fault middleware until the driver says stop."""
-    from tests.revocation.moto_iam_server import MotoIamServer
+    from gitlab_key_rotation_dev.moto_iam_server import MotoIamServer
 
     with MotoIamServer() as server:
         conn.send(server.url)
@@ -110,7 +109,7 @@ def _measure(kind: str, url: str, options: dict, conn) -> None:
         outcome = revoke_like_the_usual_script([GROUP], limit=options.get("limit"))
     else:
         os.environ.update(options["env"])
-        from revocation.handler import handler
+        from gitlab_key_rotation.lambda_src.revocation.handler import handler
 
         cpu_before, started = _cpu_seconds(), time.monotonic()
         result = handler({}, None)

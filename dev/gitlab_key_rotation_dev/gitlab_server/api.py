@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from urllib.parse import parse_qs, unquote, urlencode
 
-from tests.gitlab_server import responses, variables
-from tests.gitlab_server.model import GUEST, MAINTAINER, OWNER, Container, Group, Token, User, World
-from tests.gitlab_server.responses import ApiError, Response
+from gitlab_key_rotation_dev.gitlab_server import responses, variables
+from gitlab_key_rotation_dev.gitlab_server.model import GUEST, MAINTAINER, OWNER, Container, Group, Token, User, World
+from gitlab_key_rotation_dev.gitlab_server.responses import ApiError, Response
 
 MAX_PER_PAGE = 100
 DEFAULT_PER_PAGE = 20

@@ -21,10 +21,10 @@ from urllib.parse import parse_qs
 
 import trustme
 
-from tests.gitlab_server import api
-from tests.gitlab_server.faults import Fault, LoggedRequest, first_claim
-from tests.gitlab_server.model import ACCESS_LEVELS, Container, Group, Kind, Plan, Project, Token, User, Variable, World
-from tests.gitlab_server.responses import Response
+from gitlab_key_rotation_dev.gitlab_server import api
+from gitlab_key_rotation_dev.gitlab_server.faults import Fault, LoggedRequest, first_claim
+from gitlab_key_rotation_dev.gitlab_server.model import ACCESS_LEVELS, Container, Group, Kind, Plan, Project, Token, User, Variable, World
+from gitlab_key_rotation_dev.gitlab_server.responses import Response
 
 _LOGGED_QUERY_PARAMETERS = ("filter[environment_scope]", "page", "per_page")
 

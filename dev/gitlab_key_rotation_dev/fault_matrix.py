@@ -19,7 +19,7 @@ Each case:
 3. only if 2 did not converge: the next scheduled run, once a lock the broken run left has
    expired (``LOCK_TTL``); it must converge. ``CaseResult.reruns`` says which cases needed it.
 
-Run it: ``make fault-matrix`` (or ``PYTHONPATH=lambda_src:. python -m tests.e2e.fault_matrix``).
+Run it: ``make fault-matrix`` (or ``python -m gitlab_key_rotation_dev.fault_matrix``).
 """
 
 from __future__ import annotations
@@ -36,11 +36,11 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from rotation.run import RunReport
-from rotation.state import LOCK_TTL
-from tests.e2e.wire_faults import AWS_MODES, GITLAB_MODES, AwsWire, WireCall, WireFault, gitlab_calls, inject_gitlab
-from tests.log_guard import leaks
-from tests.rotation.harness import GROUP_TARGET, REGION, RotationWorld, aws_client, aws_session, fresh_world
+from gitlab_key_rotation.lambda_src.rotation.run import RunReport
+from gitlab_key_rotation.lambda_src.rotation.state import LOCK_TTL
+from gitlab_key_rotation_dev.wire_faults import AWS_MODES, GITLAB_MODES, AwsWire, WireCall, WireFault, gitlab_calls, inject_gitlab
+from gitlab_key_rotation_dev.log_guard import leaks
+from gitlab_key_rotation_dev.rotation_world import GROUP_TARGET, REGION, RotationWorld, aws_client, aws_session, fresh_world
 
 # ``RotationWorld.ports`` builds its GitLab client with ``retries=2``.
 HARNESS_CLIENT_RETRIES = 2
@@ -252,7 +252,7 @@ def run_matrix(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tests.e2e.fault_matrix", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m gitlab_key_rotation_dev.fault_matrix", description=__doc__.split("\n\n")[0])
     parser.add_argument("--side", choices=("aws", "gitlab"), action="append", help="only these calls (default: both)")
     parser.add_argument(
         "--quick", action="store_true", help="the test's matrix: writes in every mode, reads in mode error only"

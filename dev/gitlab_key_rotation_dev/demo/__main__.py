@@ -1,4 +1,4 @@
-"""``python -m demo`` (``make demo``): the product's main job, locally, on the embedded settings.
+"""``python -m gitlab_key_rotation_dev.demo`` (``make demo``): the product's main job, locally, on the embedded settings.
 
 Starts the AWS emulator and the project's GitLab API server, synthesizes the stack, "deploys" it
 into the emulator, seeds a CI machine user whose 100-day-old key GitLab holds and developers with
@@ -15,14 +15,14 @@ import logging
 import sys
 import time
 
-from demo.deployment import REVOCATION_HANDLER, ROTATION_HANDLER
-from demo.invoke import Invocation
-from demo.local_run import LocalRun
-from demo.report import print_comparison
+from gitlab_key_rotation_dev.demo.deployment import REVOCATION_HANDLER, ROTATION_HANDLER
+from gitlab_key_rotation_dev.demo.invoke import Invocation
+from gitlab_key_rotation_dev.demo.local_run import LocalRun
+from gitlab_key_rotation_dev.demo.report import print_comparison
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m demo", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m gitlab_key_rotation_dev.demo", description=__doc__.splitlines()[0])
     parser.add_argument("--force", action="store_true", help='rotate even if the key is young (event {"force": true})')
     parser.add_argument("--dry-run", action="store_true", help='both functions only report (event {"dry_run": true})')
     parser.add_argument(

@@ -7,7 +7,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from tests.gitlab_server.responses import RATE_LIMIT_MESSAGE, Response, default_fault_body
+from gitlab_key_rotation_dev.gitlab_server.responses import RATE_LIMIT_MESSAGE, Response, default_fault_body
 
 PLAIN_RATE_LIMIT_BODY = "Retry later"  # what GitLab's Rack::Attack sends in some setups
 

@@ -18,16 +18,16 @@ import boto3
 import moto.iam.models
 from moto import mock_aws
 
-from rotation.aws import Boto3IamKeys, Boto3StsVerifier, SecretsStateStore, SecretsTokenStore, SnsNotifier
-from rotation.errors import KeyNotUsableError
-from rotation.gitlab_client import GitLabClient
-from rotation.ports import NewAccessKey
-from rotation.request import RunRequest
-from rotation.run import RunPorts, RunReport, run_rotation
-from rotation.settings import GitLabTarget, RotatedUser, RotationSettings
-from rotation.verification import VerificationPolicy
-from tests.gitlab_server import OWNER, GitLabServer
-from tests.rotation.invariants import Observed, check, observe
+from gitlab_key_rotation.lambda_src.rotation.aws import Boto3IamKeys, Boto3StsVerifier, SecretsStateStore, SecretsTokenStore, SnsNotifier
+from gitlab_key_rotation.lambda_src.rotation.errors import KeyNotUsableError
+from gitlab_key_rotation.lambda_src.rotation.gitlab_client import GitLabClient
+from gitlab_key_rotation.lambda_src.rotation.ports import NewAccessKey
+from gitlab_key_rotation.lambda_src.rotation.request import RunRequest
+from gitlab_key_rotation.lambda_src.rotation.run import RunPorts, RunReport, run_rotation
+from gitlab_key_rotation.lambda_src.rotation.settings import GitLabTarget, RotatedUser, RotationSettings
+from gitlab_key_rotation.lambda_src.rotation.verification import VerificationPolicy
+from gitlab_key_rotation_dev.gitlab_server import OWNER, GitLabServer
+from gitlab_key_rotation_dev.invariants import Observed, check, observe
 
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"  # moto's default account

@@ -10,8 +10,8 @@ import dataclasses
 import re
 from collections.abc import Mapping
 
-from tests.gitlab_server import responses
-from tests.gitlab_server.model import Container, Group, Variable, World
+from gitlab_key_rotation_dev.gitlab_server import responses
+from gitlab_key_rotation_dev.gitlab_server.model import Container, Group, Variable, World
 
 KEY_PATTERN = re.compile(r"\A[a-zA-Z0-9_]+\Z")
 MASKABLE = re.compile(r"\A[a-zA-Z0-9_+=/@:.~-]{8,}\Z")

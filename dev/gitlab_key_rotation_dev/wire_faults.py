@@ -31,7 +31,7 @@ from urllib.parse import unquote
 import boto3
 from botocore.exceptions import ClientError, ReadTimeoutError
 
-from tests.gitlab_server import Fault, GitLabServer, LoggedRequest
+from gitlab_key_rotation_dev.gitlab_server import Fault, GitLabServer, LoggedRequest
 
 AWS_MODES = ("error", "lost")
 GITLAB_MODES = ("error", "lost", "drop")

@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Callable, Mapping
 
-from demo.emulators import Emulators
-from demo.scenario import Scenario
-from stacks.config import AppConfig
+from gitlab_key_rotation_dev.demo.emulators import Emulators
+from gitlab_key_rotation_dev.demo.scenario import Scenario
+from gitlab_key_rotation.config import AppConfig
 
 
 @dataclass(frozen=True)
