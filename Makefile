@@ -24,8 +24,9 @@ node_modules/.installed: package.json package-lock.json
 demo: install
 	$(PY) -m gitlab_key_rotation_dev.demo $(ARGS)
 
+# Two pytest workers (pytest-xdist): the machines here have two cores.
 test: install
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2
 
 synth: install
 	cdk synth --quiet
