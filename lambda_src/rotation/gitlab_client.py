@@ -2,16 +2,17 @@
 
 Follows ../shared/GITLAB_API.md: ``filter[environment_scope]`` on every read, write and delete of
 a variable; the upsert GET -> PUT, or POST (and after a POST that got no clear answer, GET again;
-after "has already been taken", PUT); a read-back after every write. Retries come from urllib3's
-``Retry`` mounted on the session (``GitLabRetry``); the client itself only adds what urllib3
-cannot know: a POST must not be blindly repeated, and a 409 "Resource lock" is worth a retry while
-a 409 "multiple variables" is not.
+after "has already been taken", PUT); a read-back after every write. Every retry is the client's
+own (``GitLabClient._send``, one loop like python-gitlab's ``http_request``, and one wait,
+``GitLabClient._wait``): only the client knows that a POST must not be blindly repeated, and that
+a 409 "Resource lock" is worth a retry while a 409 "multiple variables" is not.
 
 No message, log line or return value contains a variable's value or the token.
 """
 
 from __future__ import annotations
 
+import email.utils
 import logging
 import random
 import time
@@ -21,9 +22,7 @@ from typing import NoReturn
 from urllib.parse import quote
 
 import requests
-from requests.adapters import HTTPAdapter
-from urllib3.exceptions import InvalidHeader
-from urllib3.util.retry import Retry
+from urllib3.exceptions import NewConnectionError
 
 from .gitlab_port import (
     GitLabAuthError,
@@ -40,68 +39,11 @@ logger = logging.getLogger(__name__)
 Sleep = Callable[[float], None]
 
 DEFAULT_TIMEOUT = (3.05, 20.0)  # (connect, read) seconds
-RETRIED_STATUSES = frozenset({429, 502, 503, 504})
+GATEWAY_STATUSES = frozenset({502, 503, 504})  # retried for IDEMPOTENT_METHODS; 429 for every method
 IDEMPOTENT_METHODS = frozenset({"GET", "PUT", "DELETE"})
 _VARIABLE_NOT_FOUND = frozenset({"404 Variable Not Found", "404 GroupVariable Not Found"})
 _RESOURCE_LOCK = "409 Conflict: Resource lock"
 NEW_TOKEN_NEEDED = "create a new personal access token with scope api and store it in the GitLab token secret"
-
-
-class GitLabRetry(Retry):
-    """urllib3's ``Retry``, taught GitLab's habits.
-
-    - 429 is retried for every method, POST included: GitLab refused it before doing anything.
-      502/503/504 and read errors are retried for GET, PUT and DELETE only: a POST that got no
-      answer may have landed, so ``GitLabClient`` looks before it posts again.
-    - The wait is ``Retry-After`` when present, else ``RateLimit-Reset`` (epoch seconds) on a
-      429, else ``backoff_factor * 2**(n-1)`` plus up to ``backoff_jitter``; never more than
-      ``backoff_max``.
-    - ``sleep`` and ``clock`` are parameters, so tests can record the waits instead of waiting.
-    """
-
-    RETRY_AFTER_STATUS_CODES = frozenset({429, 503})
-
-    def __init__(
-        self, *args: object, sleep: Sleep = time.sleep, clock: Callable[[], float] = time.time, **kwargs: object
-    ):
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        self.sleep_function = sleep
-        self.clock = clock
-
-    def new(self, **kw: object) -> GitLabRetry:
-        return super().new(sleep=self.sleep_function, clock=self.clock, **kw)
-
-    def is_retry(self, method: str, status_code: int, has_retry_after: bool = False) -> bool:
-        if status_code == 429:
-            return True
-        return super().is_retry(method, status_code, has_retry_after)
-
-    def get_retry_after(self, response) -> float | None:  # type: ignore[no-untyped-def]
-        try:
-            seconds = super().get_retry_after(response)
-        except InvalidHeader:
-            seconds = None
-        reset = response.headers.get("RateLimit-Reset", "").strip()
-        if seconds is None and response.status == 429 and reset.isdigit():
-            seconds = max(0.0, int(reset) - self.clock())
-        return None if seconds is None else min(float(seconds), self.backoff_max)
-
-    def sleep_for_retry(self, response) -> bool:  # type: ignore[no-untyped-def]
-        seconds = self.get_retry_after(response)
-        if seconds is None:
-            return False
-        self.sleep_function(seconds)
-        return True
-
-    def get_backoff_time(self) -> float:
-        attempts = len(self.history)
-        if attempts == 0:
-            return 0.0
-        value = self.backoff_factor * 2 ** (attempts - 1) + random.uniform(0, self.backoff_jitter)
-        return min(self.backoff_max, value)
-
-    def _sleep_backoff(self) -> None:
-        self.sleep_function(self.get_backoff_time())
 
 
 class GitLabClient:
@@ -109,11 +51,11 @@ class GitLabClient:
     without ``/api/v4``), any number of group and project targets.
 
     ``timeout`` is (connect, read) seconds for every call. ``retries`` bounds the retries of one
-    call (429, 502/503/504, connection errors) and of the client's own loops; ``backoff`` is the
-    first backoff in seconds (doubling, plus up to as much jitter); ``max_wait`` caps any single
-    wait, including ``Retry-After``. ``ca_bundle`` is a PEM file to trust instead of the system
-    CAs; it is passed as ``verify=`` on each request because ``REQUESTS_CA_BUNDLE`` would
-    otherwise override a session-wide setting.
+    call (429, 502/503/504, connection errors, 409 "Resource lock") and the attempts of an upsert
+    after unclear answers; ``backoff`` is the first backoff in seconds (doubling, plus up to as
+    much jitter); ``max_wait`` caps any single wait, including ``Retry-After``. ``ca_bundle`` is
+    a PEM file to trust instead of the system CAs; it is passed as ``verify=`` on each request
+    because ``REQUESTS_CA_BUNDLE`` would otherwise override a session-wide setting.
     """
 
     def __init__(
@@ -141,27 +83,11 @@ class GitLabClient:
         self._backoff = backoff
         self._max_wait = max_wait
         self._sleep = sleep
+        self._clock = clock
         self._session = requests.Session()
         self._session.headers.update(
             {"PRIVATE-TOKEN": token, "Accept": "application/json", "User-Agent": "gitlab-key-rotation"}
         )
-        retry = GitLabRetry(
-            total=retries,
-            connect=retries,
-            read=retries,
-            status=retries,
-            other=0,  # TLS and other local failures: retrying will not help
-            allowed_methods=IDEMPOTENT_METHODS,
-            status_forcelist=RETRIED_STATUSES,
-            backoff_factor=backoff,
-            backoff_jitter=backoff,
-            backoff_max=max_wait,
-            raise_on_status=False,
-            respect_retry_after_header=True,
-            sleep=sleep,
-            clock=clock,
-        )
-        self._session.mount(self.base_url + "/", HTTPAdapter(max_retries=retry))
 
     def close(self) -> None:
         self._session.close()
@@ -211,9 +137,9 @@ class GitLabClient:
 
     # targets and variables ----------------------------------------------------------------
 
-    def check_target(self, target: GitLabTarget) -> None:
+    def check_target(self, target: GitLabTarget, token: TokenInfo | None = None) -> None:
         what = f"checking {target.label}"
-        scopes = self.token_info().scopes
+        scopes = (token or self.token_info()).scopes
         if "api" not in scopes:
             raise GitLabForbiddenError(
                 f"{what}: the token has scopes {list(scopes)}, but managing CI/CD variables needs scope api: "
@@ -247,7 +173,7 @@ class GitLabClient:
                     break
             elif self._create(target, key, attributes, what):
                 break
-            self._pause(attempt)
+            self._wait(attempt)
         else:
             raise GitLabError(
                 f"{what}: GitLab gave no clear answer to {self._retries + 1} attempts; re-run later", None
@@ -332,10 +258,20 @@ class GitLabClient:
     def _send(
         self, method: str, path: str, what: str, *, params: dict | None = None, body: dict | None = None
     ) -> requests.Response:
-        """One call: the adapter retries 429/5xx/connection errors; this retries resource locks.
-        A call that gets no answer at all raises ``GitLabError`` with ``status`` None."""
+        """One call and its retries, at most ``retries`` of them, each after ``_wait``:
+
+        - 429, for every method (POST included: GitLab refused it before doing anything), and a
+          connection that could not be made (GitLab saw nothing);
+        - 502/503/504 and a lost answer (read timeout, dropped connection) for GET, PUT and DELETE
+          only: a POST that got no clear answer may have landed, so its caller looks before it
+          posts again;
+        - a 409 "Resource lock" (another write to the same resource), but no other 409.
+
+        TLS and other local failures are not retried. Returns the last answer; a call that gets
+        no answer at all raises ``GitLabError`` with ``status`` None."""
         attempt = 0
         while True:
+            final = attempt == self._retries
             try:
                 response = self._session.request(
                     method,
@@ -347,20 +283,29 @@ class GitLabClient:
                     allow_redirects=False,  # requests would send PRIVATE-TOKEN to wherever a redirect points
                 )
             except requests.RequestException as error:
-                raise GitLabError(
-                    f"{what}: no answer from GitLab at {self.base_url} ({type(error).__name__}); check GITLAB_URL, "
-                    "the network path to GitLab and that it is up",
-                    None,
-                ) from None
-            if not (response.status_code == 409 and _message(response) == _RESOURCE_LOCK) or attempt == self._retries:
-                return response
-            logger.warning("%s: GitLab answered 409 Resource lock; retrying", what)
-            self._pause(attempt)
+                if final or not _may_retry_failure(method, error):
+                    raise GitLabError(
+                        f"{what}: no answer from GitLab at {self.base_url} ({type(error).__name__}); check "
+                        "GITLAB_URL, the network path to GitLab and that it is up",
+                        None,
+                    ) from None
+                logger.warning("%s: no answer from GitLab (%s); retrying", what, type(error).__name__)
+                self._wait(attempt)
+            else:
+                if final or not _may_retry_answer(method, response):
+                    return response
+                logger.warning("%s: GitLab answered %s; retrying", what, response.status_code)
+                response.close()
+                self._wait(attempt, response)
             attempt += 1
 
-    def _pause(self, attempt: int) -> None:
-        """The backoff of the client's own loops, the same as the adapter's."""
-        self._sleep(min(self._max_wait, self._backoff * 2**attempt + random.uniform(0, self._backoff)))
+    def _wait(self, attempt: int, response: requests.Response | None = None) -> None:
+        """The one wait before a retry: what the answer asks for (``Retry-After``; on a 429
+        without it, ``RateLimit-Reset``), else ``backoff * 2**attempt`` plus up to ``backoff`` of
+        jitter; never more than ``max_wait``."""
+        asked = None if response is None else _asked_wait(response, self._clock())
+        seconds = self._backoff * 2**attempt + random.uniform(0, self._backoff) if asked is None else asked
+        self._sleep(min(self._max_wait, seconds))
 
     def _json_object(self, response: requests.Response, what: str) -> dict:
         try:
@@ -428,6 +373,39 @@ class GitLabClient:
 
 
 # helpers --------------------------------------------------------------------------------------
+
+
+def _may_retry_failure(method: str, error: requests.RequestException) -> bool:
+    if isinstance(error, requests.exceptions.SSLError):
+        return False  # a certificate problem stays one
+    reason = getattr(error.args[0], "reason", None) if error.args else None
+    if isinstance(error, requests.ConnectTimeout) or isinstance(reason, NewConnectionError):
+        return True  # the request never left: GitLab saw nothing
+    return method in IDEMPOTENT_METHODS and isinstance(error, (requests.ConnectionError, requests.Timeout))
+
+
+def _may_retry_answer(method: str, response: requests.Response) -> bool:
+    status = response.status_code
+    if status == 429:
+        return True
+    if status == 409:
+        return _message(response) == _RESOURCE_LOCK
+    return status in GATEWAY_STATUSES and method in IDEMPOTENT_METHODS
+
+
+def _asked_wait(response: requests.Response, now: float) -> float | None:
+    """Seconds from ``Retry-After`` (seconds or an HTTP date), else on a 429 from
+    ``RateLimit-Reset`` (epoch seconds); None when the answer asks nothing readable."""
+    retry_after = response.headers.get("Retry-After", "").strip()
+    if retry_after.isdigit():
+        return float(retry_after)
+    moment = email.utils.parsedate_tz(retry_after) if retry_after else None
+    if moment is not None:
+        return max(0.0, email.utils.mktime_tz(moment) - now)
+    reset = response.headers.get("RateLimit-Reset", "").strip()
+    if response.status_code == 429 and reset.isdigit():
+        return max(0.0, int(reset) - now)
+    return None
 
 
 def _container_path(target: GitLabTarget) -> str:
