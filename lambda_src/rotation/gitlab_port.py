@@ -61,9 +61,10 @@ class GitLab(Protocol):
         """Rotate the token itself; returns the new metadata and the new token, which this client
         uses from then on. The old token stops working at once: store the new one first."""
 
-    def check_target(self, target: GitLabTarget) -> None:
+    def check_target(self, target: GitLabTarget, token: TokenInfo | None = None) -> None:
         """Raise a GitLabError naming the fix unless the target exists and the token may manage
-        its variables (a read of the variables list needs the same role as a write)."""
+        its variables (a read of the variables list needs the same role as a write). ``token``:
+        the token's details as the run already read them (None: read them now)."""
 
     def get_variable(self, target: GitLabTarget, key: str) -> str | None:
         """The value of ``key`` at the target's environment scope, or None when it does not exist."""

@@ -130,8 +130,9 @@ def _rotate_token(gitlab: GitLab, today: date, token_store: TokenStore, token_se
     return TokenCheck(info.expires_at, days_left, rotated=True)
 
 
-def check_users(users: tuple[RotatedUser, ...], gitlab: GitLab, iam: IamKeys) -> None:
-    """Every IAM user exists; every target exists and its variables are writable with the token."""
+def check_users(users: tuple[RotatedUser, ...], gitlab: GitLab, iam: IamKeys, token: TokenInfo) -> None:
+    """Every IAM user exists; every target exists and its variables are writable with the token
+    (``token``: its details as ``check_token`` read them, once per run)."""
     problems = []
     for user in users:
         try:
@@ -140,7 +141,7 @@ def check_users(users: tuple[RotatedUser, ...], gitlab: GitLab, iam: IamKeys) ->
             problems.append(str(exc))
         for target in user.targets:
             try:
-                gitlab.check_target(target)
+                gitlab.check_target(target, token)
             except GitLabForbiddenError as exc:
                 problems.append(
                     f"{target.label}: {exc} (variables need the Maintainer role on a project and Owner on a "

@@ -100,7 +100,7 @@ def run_rotation(
             token_secret_arn=settings.gitlab_token_secret_arn,
             notifier=ports.notifier,
         )
-        check_users(users, gitlab, ports.iam)
+        check_users(users, gitlab, ports.iam, info)
     except Exception as exc:
         report.error = str(exc) if isinstance(exc, RotationError) else f"{type(exc).__name__}: {exc}"
     else:

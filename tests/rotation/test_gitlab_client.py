@@ -509,3 +509,10 @@ def test_no_log_record_carries_a_value_or_the_token(gitlab, make_client, token, 
             client.put_variable(APP, "AWS_SECRET_ACCESS_KEY", "not maskable " + SECRET)
     text = "\n".join(record.getMessage() for record in caplog.records)
     assert caplog.records and SECRET not in text and SECRET[::-1] not in text and token not in text
+
+
+def test_check_target_uses_the_token_details_the_run_already_read(gitlab, client):
+    info = client.token_info()
+    gitlab.clear_log()
+    client.check_target(APP, info)
+    assert calls(gitlab) == [("GET", "variables")]
