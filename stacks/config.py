@@ -189,6 +189,15 @@ def load_config(context: Mapping[str, object], base_dir: Path) -> AppConfig:
         {"users", "schedule", "period_days", "grace_period_hours", "deletion_window_days", "notify_on_success",
          "dry_run", "reserved_concurrency", "timeout_seconds", "memory_mb", "vpc"},
     ))  # fmt: skip
+    gitlab = _gitlab(root.section(
+        "gitlab", {"url", "token_secret_arn", "ca_bundle_file", "rotate_token", "token_expiry_warning_days"}
+    ), base_dir)  # fmt: skip
+    if gitlab.rotate_token and rotation.reserved_concurrency != 1:
+        raise ConfigError(
+            f"{root.path('gitlab')}.rotate_token needs {root.path('rotation')}.reserved_concurrency 1 (runs never "
+            "overlap: a run still using the old token while another rotates it makes GitLab revoke the new one), "
+            f"got {rotation.reserved_concurrency or 0}"
+        )
     return AppConfig(
         stack_name=root.pattern("stack_name", _STACK_NAME, "KeyRotationStack", "KeyRotationStack"),
         account=root.pattern("account", _ACCOUNT, "123456789012", None),
@@ -196,9 +205,7 @@ def load_config(context: Mapping[str, object], base_dir: Path) -> AppConfig:
         notification_email=root.check("notification_email", lambda v, w: None if v is None else check_email(v, w), None),
         kms_key_arn=root.pattern("kms_key_arn", _KMS_KEY_ARN, "arn:aws:kms:eu-west-1:123456789012:key/<key id>", None),
         log_retention_days=retention,
-        gitlab=_gitlab(root.section(
-            "gitlab", {"url", "token_secret_arn", "ca_bundle_file", "rotate_token", "token_expiry_warning_days"}
-        ), base_dir),  # fmt: skip
+        gitlab=gitlab,
         rotation=rotation,
         revocation=_revocation(root.section(
             "revocation",

@@ -78,7 +78,8 @@ class GitLabKeyRotation(Construct):
     :param token_expiry_warning_days: warn (log, metric, alarm) from this many days before the
         GitLab token expires (default 30).
     :param rotate_gitlab_token: let the Lambda rotate the GitLab token itself before it expires;
-        grants it write access to the token secret (default False).
+        grants it write access to the token secret (default False). Needs
+        ``reserved_concurrent_executions=1``.
     :param notification_topic: where alarms and the Lambda's messages go; default: a new topic.
     :param notification_email: an address subscribed to the topic (it must confirm the subscription).
     :param notify_on_success: also publish a message after every successful rotation (default False).
@@ -144,6 +145,12 @@ class GitLabKeyRotation(Construct):
             schedule = events.Schedule.expression(DEFAULT_ROTATION_SCHEDULE)
         elif schedule.expression_string.startswith("cron("):
             check_cron(schedule.expression_string, "schedule")
+        if rotate_gitlab_token and reserved_concurrent_executions != 1:
+            raise ValueError(
+                "rotate_gitlab_token needs reserved_concurrent_executions=1 (runs that never overlap): a run still "
+                "using the old token while another rotates it would make GitLab revoke the new token too (reuse "
+                f"detection); got {reserved_concurrent_executions}"
+            )
         if vpc is None and (vpc_subnets is not None or security_groups is not None):
             raise ValueError("vpc_subnets and security_groups need vpc: pass the VPC the function runs in")
 

@@ -25,6 +25,8 @@ CHANGING = {
     "state.put_pending",
     "state.put_current",
     "state.drop_pending",
+    "token_store.begin_rotation",
+    "token_store.abandon_rotation",
     "token_store.write",
     "gitlab.put_variable",
     "gitlab.delete_variable",

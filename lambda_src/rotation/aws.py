@@ -8,6 +8,7 @@ pass on; nothing here puts a secret in one.
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 
 import boto3
@@ -20,11 +21,12 @@ from .errors import (
     KeyNotFoundError,
     KeyNotUsableError,
     RotationError,
+    TokenRotationInDoubtError,
     TokenSecretError,
     UserNotFoundError,
 )
 from .ports import AccessKey, KeyStatus, NewAccessKey
-from .token_secret import read_token, with_new_token
+from .token_secret import TokenRotation, read_token, with_new_token, with_rotation, without_rotation
 
 CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=20)
 # CreateAccessKey has no idempotency token: a retry after a lost answer (timeout, 5xx) makes a
@@ -169,15 +171,15 @@ class SecretsStateStore:
 
 
 class SecretsTokenStore:
-    """``rotation.ports.TokenStore`` over the GitLab token secret."""
+    """``rotation.ports.TokenStore`` over the GitLab token secret (see ``rotation.token_secret``)."""
 
     def __init__(self, client, secret_arn: str):
         self._client = client
         self._arn = secret_arn
 
-    def _text(self) -> str | None:
+    def _current(self) -> tuple[str | None, str | None]:
         try:
-            return self._client.get_secret_value(SecretId=self._arn).get("SecretString")
+            answer = self._client.get_secret_value(SecretId=self._arn)
         except ClientError as exc:
             if _code(exc) == "ResourceNotFoundException":
                 raise TokenSecretError(
@@ -185,12 +187,35 @@ class SecretsTokenStore:
                     'put {"GITLAB_TOKEN": "<an access token with scope api>"} in it'
                 ) from None
             raise
+        return answer.get("SecretString"), answer.get("VersionId")
 
     def read(self) -> str:
-        return read_token(self._text(), self._arn)
+        return read_token(self._current()[0], self._arn)
+
+    def begin_rotation(self, rotation: TokenRotation) -> None:
+        """Record the rotation as in flight. The version's ``ClientRequestToken`` derives from the
+        version read, so of two runs holding the same token only one records a rotation."""
+        text, version = self._current()
+        read_token(text, self._arn)  # still a usable token, and no rotation in flight
+        request_token = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{self._arn}#token-rotation/{version}"))
+        try:
+            self._client.put_secret_value(
+                SecretId=self._arn, SecretString=with_rotation(text or "{}", rotation), ClientRequestToken=request_token
+            )
+        except ClientError as exc:
+            if _code(exc) == "ResourceExistsException":
+                raise TokenRotationInDoubtError(
+                    f"another run already started rotating the GitLab token in secret {self._arn}; this run "
+                    "does not rotate it again"
+                ) from None
+            raise
+
+    def abandon_rotation(self) -> None:
+        text, _ = self._current()
+        self._client.put_secret_value(SecretId=self._arn, SecretString=without_rotation(text or "{}"))
 
     def write(self, token: str) -> None:
-        text = self._text()
+        text, _ = self._current()
         self._client.put_secret_value(SecretId=self._arn, SecretString=with_new_token(text or "{}", token))
 
 

@@ -42,3 +42,8 @@ class RotationBlockedError(RotationError):
 
 class RotationFailedError(RotationError):
     """A rotation failed and was rolled back (or the rollback failed too: the message says so)."""
+
+
+class TokenRotationInDoubtError(RotationError):
+    """A rotation of the GitLab token itself may have landed without its new token being stored:
+    the old token must never be used again (reuse detection); a human must look."""

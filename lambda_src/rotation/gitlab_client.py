@@ -29,6 +29,7 @@ from .gitlab_port import (
     GitLabError,
     GitLabForbiddenError,
     GitLabNotFoundError,
+    GitLabOutcomeUnknownError,
     GitLabRejectedError,
     TokenInfo,
 )
@@ -101,39 +102,30 @@ class GitLabClient:
             self._fail(response, what)
         return _token_info(self._json_object(response, what), what)
 
-    def rotate_token(self, expires_at: date | None = None) -> tuple[TokenInfo, str]:
+    def rotate_token(self, expires_at: date) -> tuple[TokenInfo, str]:
+        """One POST, ``expires_at`` always sent (without it GitLab gives one week). A lost answer or
+        a 5xx is ``GitLabOutcomeUnknownError``: the rotation may have landed, and the old token must
+        not be used again to find out (reuse detection would revoke the new one)."""
         what = "rotating the GitLab token (POST /personal_access_tokens/self/rotate)"
-        body = {"expires_at": expires_at.isoformat()} if expires_at else None
         try:
-            response = self._send("POST", "/personal_access_tokens/self/rotate", what, body=body)
-        except GitLabError:
-            self._rotation_outcome_unknown(what, "no answer")
+            response = self._send(
+                "POST", "/personal_access_tokens/self/rotate", what, body={"expires_at": expires_at.isoformat()}
+            )
+        except GitLabError as exc:
+            raise GitLabOutcomeUnknownError(f"{what}: no answer ({exc})", None) from None
         if response.status_code >= 500:
-            self._rotation_outcome_unknown(what, f"answer {response.status_code}")
+            raise GitLabOutcomeUnknownError(f"{what}: GitLab answered {response.status_code}", response.status_code)
         if response.status_code != 200:
             self._fail(response, what)
-        data = self._json_object(response, what)
+        try:
+            data = self._json_object(response, what)
+        except GitLabError as exc:
+            raise GitLabOutcomeUnknownError(str(exc), response.status_code) from None
         new_token = data.get("token")
         if not isinstance(new_token, str) or not new_token:
-            raise GitLabError(
-                f"{what}: the answer holds no new token; the old token may already be revoked", response.status_code
-            )
+            raise GitLabOutcomeUnknownError(f"{what}: the answer holds no new token", response.status_code)
         self._session.headers["PRIVATE-TOKEN"] = new_token
         return _token_info(data, what), new_token
-
-    def _rotation_outcome_unknown(self, what: str, outcome: str) -> NoReturn:
-        """A rotation whose answer was lost may have revoked the old token: find out which."""
-        try:
-            self.token_info()
-        except GitLabAuthError:
-            raise GitLabAuthError(
-                f"{what}: GitLab gave {outcome}, and the old token no longer works: the rotation landed and the new "
-                f"token was lost. {NEW_TOKEN_NEEDED}",
-                None,
-            ) from None
-        raise GitLabError(
-            f"{what}: GitLab gave {outcome}; the old token still works, nothing changed; re-run later", None
-        )
 
     # targets and variables ----------------------------------------------------------------
 

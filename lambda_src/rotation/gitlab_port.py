@@ -53,13 +53,18 @@ class GitLabRejectedError(GitLabError):
     """400/409: GitLab refused the request (e.g. a masked value it will not accept)."""
 
 
+class GitLabOutcomeUnknownError(GitLabError):
+    """A write got no answer (or a 5xx): it may have landed."""
+
+
 class GitLab(Protocol):
     def token_info(self) -> TokenInfo:
         """The token's own metadata; raises GitLabAuthError when it does not work."""
 
-    def rotate_token(self, expires_at: date | None = None) -> tuple[TokenInfo, str]:
-        """Rotate the token itself; returns the new metadata and the new token, which this client
-        uses from then on. The old token stops working at once: store the new one first."""
+    def rotate_token(self, expires_at: date) -> tuple[TokenInfo, str]:
+        """Rotate the token itself, once; returns the new metadata and the new token, which this
+        client uses from then on. The old token stops working at once: store the new one first.
+        Raises ``GitLabOutcomeUnknownError`` when the answer was lost (the rotation may have landed)."""
 
     def check_target(self, target: GitLabTarget, token: TokenInfo | None = None) -> None:
         """Raise a GitLabError naming the fix unless the target exists and the token may manage

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Literal, Protocol
 
 from .state import CurrentRecord, LockRecord, PendingRecord, StoredState
+from .token_secret import TokenRotation
 
 KeyStatus = Literal["Active", "Inactive"]
 
@@ -89,10 +90,18 @@ class Notifier(Protocol):
 
 
 class TokenStore(Protocol):
-    """The secret holding ``{"GITLAB_TOKEN": "..."}``."""
+    """The secret holding ``{"GITLAB_TOKEN": "..."}`` (see ``rotation.token_secret``)."""
 
     def read(self) -> str:
-        """The token; raises ``TokenSecretError`` naming the secret when it holds no usable token."""
+        """The token; raises ``TokenSecretError`` naming the secret when it holds no usable token,
+        ``TokenRotationInDoubtError`` while a rotation of it is recorded as in flight."""
+
+    def begin_rotation(self, rotation: TokenRotation) -> None:
+        """Durably record that the token is being rotated, before GitLab is asked; raises
+        ``TokenRotationInDoubtError`` when another run already recorded one for this token."""
+
+    def abandon_rotation(self) -> None:
+        """Drop the record: GitLab refused the rotation, the token is unchanged."""
 
     def write(self, token: str) -> None:
-        """Store a new token, keeping any other keys of the secret's JSON."""
+        """Store a new token and drop the record in one write, keeping any other keys of the JSON."""

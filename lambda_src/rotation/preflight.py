@@ -8,19 +8,20 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
-from .errors import PreflightError, RotationError, UserNotFoundError
+from .errors import PreflightError, RotationError, TokenRotationInDoubtError, UserNotFoundError
 from .gitlab_port import (
     GitLab,
     GitLabAuthError,
     GitLabError,
     GitLabForbiddenError,
-    GitLabRejectedError,
+    GitLabOutcomeUnknownError,
     TokenInfo,
 )
 from .ports import IamKeys, Notifier, TokenStore
 from .settings import RotatedUser
+from .token_secret import TokenRotation, in_doubt_message
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +84,8 @@ def watch_token_expiry(
     token_store: TokenStore,
     token_secret_arn: str,
     notifier: Notifier,
+    run_id: str,
+    now: datetime,
 ) -> TokenCheck:
     """Warn (log record with ``event``/``days_left`` fields, and SNS) from ``warning_days``
     before the token expires; with ``rotate``, rotate it instead and store the new token in the
@@ -93,7 +96,13 @@ def watch_token_expiry(
     if days_left > warning_days:
         return TokenCheck(info.expires_at, days_left)
     if rotate and not dry_run:
-        return _rotate_token(gitlab, today, token_store, token_secret_arn)
+        rotation = TokenRotation(
+            token_id=info.id,
+            run_id=run_id,
+            started_at=now.isoformat(timespec="seconds"),
+            expires_at=(today + NEW_TOKEN_LIFETIME).isoformat(),
+        )
+        return _rotate_token(gitlab, rotation, today, token_store, token_secret_arn)
     message = (
         f"The GitLab token {info.name!r} (id {info.id}) used by the key rotation expires on "
         f"{info.expires_at.isoformat()} ({days_left} days left). Rotate it in GitLab and put "
@@ -107,19 +116,32 @@ def watch_token_expiry(
     return TokenCheck(info.expires_at, days_left, warned=True)
 
 
-def _rotate_token(gitlab: GitLab, today: date, token_store: TokenStore, token_secret_arn: str) -> TokenCheck:
+def _rotate_token(
+    gitlab: GitLab, rotation: TokenRotation, today: date, token_store: TokenStore, token_secret_arn: str
+) -> TokenCheck:
+    """Record the rotation, rotate once, store the new token (which ends the record). A refusal
+    changed nothing: the record is dropped. A lost answer, or a new token that cannot be stored,
+    leaves the record: every later run stops before using the token, and says what to do."""
+    token_store.begin_rotation(rotation)
     try:
-        info, token = gitlab.rotate_token(today + NEW_TOKEN_LIFETIME)
-    except GitLabRejectedError:  # the instance allows shorter lifetimes: take its default
-        info, token = gitlab.rotate_token(None)
+        info, token = gitlab.rotate_token(date.fromisoformat(rotation.expires_at))
+    except GitLabOutcomeUnknownError as exc:
+        raise TokenRotationInDoubtError(in_doubt_message(rotation, token_secret_arn, str(exc))) from None
+    except GitLabError as exc:  # GitLab refused: the token is unchanged
+        token_store.abandon_rotation()
+        raise RotationError(
+            f"GitLab refused to rotate token id {rotation.token_id} with expires_at {rotation.expires_at} ({exc}); "
+            "the token is unchanged: rotate it by hand in GitLab and store the new one in secret "
+            f'{token_secret_arn} as {{"GITLAB_TOKEN": "..."}}'
+        ) from None
     try:
         token_store.write(token)
     except Exception as exc:
-        raise RotationError(
-            f"the GitLab token was rotated (new token id {info.id}) but could not be stored in secret "
-            f"{token_secret_arn} ({type(exc).__name__}: {exc}); the old token no longer works: create a new "
-            'token with scope api in GitLab and put {"GITLAB_TOKEN": "..."} in the secret'
-        ) from None
+        cause = (
+            f"GitLab rotated it into new token id {info.id}, which could not be stored "
+            f"({type(exc).__name__}: {exc}); token id {rotation.token_id} no longer works"
+        )
+        raise TokenRotationInDoubtError(in_doubt_message(rotation, token_secret_arn, cause)) from None
     logger.info(
         "rotated the GitLab token: new token id %s expires on %s",
         info.id,

@@ -99,6 +99,8 @@ def run_rotation(
             token_store=ports.token_store,
             token_secret_arn=settings.gitlab_token_secret_arn,
             notifier=ports.notifier,
+            run_id=request.run_id,
+            now=started,
         )
         check_users(users, gitlab, ports.iam, info)
     except Exception as exc:

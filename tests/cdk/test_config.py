@@ -55,6 +55,15 @@ def test_reserved_concurrency_zero_reserves_nothing() -> None:
     assert load(lambda c: c["rotation"].update(reserved_concurrency=0)).rotation.reserved_concurrency is None
 
 
+def test_token_rotation_needs_runs_that_never_overlap() -> None:
+    def edit(c: dict) -> None:
+        c["gitlab"].update(rotate_token=True)
+        c["rotation"].update(reserved_concurrency=0)
+
+    with pytest.raises(ConfigError, match=r"gitlab-key-rotation.gitlab.rotate_token needs gitlab-key-rotation.rotation.reserved_concurrency 1 .*got 0"):
+        load(edit)
+
+
 def test_revocation_can_be_disabled_without_groups() -> None:
     config = load(lambda c: c.update(revocation={"enabled": False}))
     assert not config.revocation.enabled

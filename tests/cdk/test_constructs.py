@@ -59,7 +59,6 @@ def build_variants(app: cdk.App, pem_file: Path) -> list[cdk.Stack]:
         notification_email="oncall@example.com",
         encryption_key=key,
         vpc=vpc,
-        reserved_concurrent_executions=None,
         dry_run=True,
     )
     DeveloperKeyRevocation(stack, "Revocation", groups=["devs"], action="deactivate", exempt_tag_key="", notification_topic=rotation.topic)
@@ -70,7 +69,7 @@ def build_variants(app: cdk.App, pem_file: Path) -> list[cdk.Stack]:
         region="eu-west-1",
         kms_key_arn="arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
         gitlab={"token_secret_arn": TOKEN_ARN, "ca_bundle_file": str(pem_file)},
-        rotation={"vpc": {"vpc_id": "vpc-0123456789abcdef0", "subnet_ids": ["subnet-0123456789abcdef0"], "security_group_ids": ["sg-0123456789abcdef0"]}},
+        rotation={"reserved_concurrency": 0, "vpc": {"vpc_id": "vpc-0123456789abcdef0", "subnet_ids": ["subnet-0123456789abcdef0"], "security_group_ids": ["sg-0123456789abcdef0"]}},
         revocation={"enabled": False},
     )
     return [stack, KeyRotationStack(app, "FromConfig", config=configured, env=ENV)]
@@ -182,9 +181,10 @@ def test_given_topic_is_used_and_subscribed(synth: Synthesis) -> None:
 def test_reserved_concurrency_none_and_rotation_settings(synth: Synthesis) -> None:
     from gitlab_key_rotation.lambda_src.rotation.settings import RotationSettings
 
+    assert "ReservedConcurrentExecutions" not in the_function(synth.template("FromConfig"), "Rotation")
     template = synth.template("Variants")
     fn = the_function(template, "SelfManaged")
-    assert "ReservedConcurrentExecutions" not in fn
+    assert fn["ReservedConcurrentExecutions"] == 1  # token rotation needs runs that never overlap
     env = render(fn["Environment"]["Variables"], {k: f"arn:aws:secretsmanager:eu-west-1:123456789012:secret:{k}-AbCdEf" for k in template["Resources"]})
     settings = RotationSettings.from_env(env)
     assert settings.dry_run and settings.rotate_gitlab_token and settings.gitlab_ca_bundle == CA_BUNDLE_PATH
@@ -243,6 +243,10 @@ def stack() -> cdk.Stack:
         ({"vpc_subnets": ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS)}, r"vpc_subnets and security_groups need vpc"),
         ({"reserved_concurrent_executions": 0}, r"reserved_concurrent_executions must be None \(reserve nothing\) or at least 1, got 0"),
         ({"notification_email": "nobody"}, r"notification_email must be an e-mail address"),
+        (
+            {"rotate_gitlab_token": True, "reserved_concurrent_executions": None},
+            r"rotate_gitlab_token needs reserved_concurrent_executions=1 .*reuse detection.*; got None",
+        ),
     ],
 )
 def test_rotation_props_are_refused(stack: cdk.Stack, props: dict, expected: str) -> None:

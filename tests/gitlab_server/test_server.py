@@ -122,9 +122,27 @@ def test_rotate_revokes_the_old_token_at_once_and_returns_a_new_one(gitlab, worl
     new_token = body.pop("token")
     assert new_token != world and body["expires_at"] == (TODAY + timedelta(days=7)).isoformat()
     assert body["scopes"] == ["api"] and body["name"] == "gitlab-key-rotation"
-    assert call(gitlab, "GET", APP + "/variables", world).json()["error_description"].startswith("Token was revoked")
     assert call(gitlab, "GET", APP + "/variables", new_token).status_code == 200
     assert gitlab.token(world).revoked and not gitlab.token(new_token).revoked
+
+
+def test_reusing_a_rotated_token_revokes_the_whole_family(gitlab, world):
+    """Reuse detection: the old token, already rotated, is used again (a retry after a lost answer):
+    GitLab refuses it and revokes its active successors, so whoever holds the new token is locked out."""
+    second = call(gitlab, "POST", "/personal_access_tokens/self/rotate", world).json()["token"]
+    third = call(gitlab, "POST", "/personal_access_tokens/self/rotate", second).json()["token"]
+    assert call(gitlab, "GET", APP + "/variables", third).status_code == 200
+    retry = call(gitlab, "POST", "/personal_access_tokens/self/rotate", world)
+    assert retry.status_code == 401 and retry.json()["error_description"].startswith("Token was revoked")
+    assert gitlab.token(third).revoked
+    assert call(gitlab, "GET", APP + "/variables", third).json()["error_description"].startswith("Token was revoked")
+
+
+def test_a_token_revoked_by_hand_is_refused_without_touching_other_tokens(gitlab, world):
+    other = gitlab.add_token("bot")
+    gitlab.revoke_token(world)
+    assert call(gitlab, "GET", APP + "/variables", world).status_code == 401
+    assert not gitlab.token(other).revoked
 
 
 def test_rotate_sets_the_requested_expiry_within_a_year(gitlab, world):

@@ -17,6 +17,7 @@ from gitlab_key_rotation.lambda_src.rotation.gitlab_port import (
     GitLabError,
     GitLabForbiddenError,
     GitLabNotFoundError,
+    GitLabOutcomeUnknownError,
     GitLabRejectedError,
 )
 from gitlab_key_rotation.lambda_src.rotation.settings import GitLabTarget
@@ -123,25 +124,32 @@ def test_rotate_token_switches_the_client_to_the_new_token(gitlab, client, token
     assert gitlab.token(new_token).last_used_at is not None
 
 
-def test_rotate_token_whose_answer_is_lost_says_the_old_token_is_gone(gitlab, client, token):
+def test_rotate_token_sends_expires_at_once(gitlab, client):
+    _, new_token = client.rotate_token(TODAY + timedelta(days=364))
+    assert calls(gitlab) == [("POST", "rotate")]
+    assert gitlab.token(new_token).expires_at == TODAY + timedelta(days=364)  # GitLab's default is a week
+
+
+def test_rotate_token_whose_answer_is_lost_never_uses_the_old_token_again(gitlab, client, token):
     gitlab.inject(method="POST", path="rotate", status=502, after_effect=True)
-    with pytest.raises(GitLabAuthError, match="rotation landed and the new token was lost") as raised:
-        client.rotate_token()
-    assert calls(gitlab) == [("POST", "rotate"), ("GET", "self")]  # a POST is not retried on 5xx
+    with pytest.raises(GitLabOutcomeUnknownError, match="GitLab answered 502") as raised:
+        client.rotate_token(TODAY + timedelta(days=30))
+    assert calls(gitlab) == [("POST", "rotate")]  # not retried, and no look with the old token
+    [new] = [t for t in gitlab.tokens_of("bot") if t.previous_id == gitlab.token(token).id]
+    assert not new.revoked  # reuse detection never fired
     assert_secret_free(raised.value, token)
 
 
-def test_rotate_token_that_failed_before_landing_keeps_the_old_token(gitlab, client, token):
+def test_rotate_token_whose_connection_dropped_is_in_doubt_too(gitlab, client, token):
     gitlab.inject(method="POST", path="rotate", disconnect=True)
-    with pytest.raises(GitLabError, match="the old token still works"):
-        client.rotate_token()
-    assert not gitlab.token(token).revoked
-    assert client.token_info().active
+    with pytest.raises(GitLabOutcomeUnknownError, match="no answer"):
+        client.rotate_token(TODAY + timedelta(days=30))
+    assert calls(gitlab) == [("POST", "rotate")]
 
 
 def test_rotate_token_needs_scope_api(gitlab, make_client):
     with pytest.raises(GitLabForbiddenError, match="scope api"):
-        make_client(gitlab.add_token("bot", scopes=("read_api",))).rotate_token()
+        make_client(gitlab.add_token("bot", scopes=("read_api",))).rotate_token(TODAY + timedelta(days=30))
 
 
 # check_target --------------------------------------------------------------------------------

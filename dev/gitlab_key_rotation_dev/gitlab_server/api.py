@@ -81,6 +81,7 @@ def _token_rotate(call: _Call, _groups: tuple[str, ...], _base: str) -> Response
     if expires_at > today + MAX_TOKEN_LIFETIME:
         raise responses.bad_request(f"Expiration date must be before {(today + MAX_TOKEN_LIFETIME).isoformat()}")
     old.revoked = True
+    old.rotated = True
     secret = world.new_token_string()
     new = Token(
         id=world.next_id("token"),
@@ -89,6 +90,7 @@ def _token_rotate(call: _Call, _groups: tuple[str, ...], _base: str) -> Response
         scopes=old.scopes,
         expires_at=expires_at,
         created_at=datetime.now(UTC),
+        previous_id=old.id,
     )
     world.tokens[secret] = new
     return Response(200, {**new.as_json(today), "token": secret})
@@ -160,6 +162,21 @@ def _route(method: str, path: str) -> tuple[_Endpoint, tuple[str, ...] | None, t
 # authentication and authorization ---------------------------------------------------------
 
 
+def _revoke_family(world: World, reused: Token) -> None:
+    """Reuse detection (GitLab 16.3+): a token that was already rotated is used again, so it may
+    have leaked; every token of its rotation chain is revoked, the active successor included."""
+    by_id = {t.id: t for t in world.tokens.values()}
+    family = {reused.id}
+    while True:
+        grown = family | {t.id for t in by_id.values() if t.previous_id in family}
+        grown |= {by_id[i].previous_id for i in family if by_id[i].previous_id in by_id}
+        if grown == family:
+            break
+        family = grown
+    for token_id in family:
+        by_id[token_id].revoked = True
+
+
 def _authenticate(world: World, request: Request, scopes: tuple[str, ...] | None) -> Token:
     secret = request.headers.get("PRIVATE-TOKEN")
     authorization = request.headers.get("Authorization") or ""
@@ -171,6 +188,8 @@ def _authenticate(world: World, request: Request, scopes: tuple[str, ...] | None
     if token.expired(world.today()):
         raise responses.invalid_token(responses.EXPIRED_DESCRIPTION)
     if token.revoked:
+        if token.rotated:
+            _revoke_family(world, token)
         raise responses.invalid_token(responses.REVOKED_DESCRIPTION)
     if scopes is not None and not set(scopes) & set(token.scopes):
         raise responses.insufficient_scope(scopes)

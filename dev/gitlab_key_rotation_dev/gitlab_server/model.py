@@ -41,6 +41,10 @@ class Token:
     created_at: datetime
     revoked: bool = False
     last_used_at: datetime | None = None
+    # The token this one was rotated from (GitLab's ``previous_personal_access_token_id``): the
+    # chain of rotations is the token's family, which reuse detection revokes as a whole.
+    previous_id: int | None = None
+    rotated: bool = False  # revoked by a rotation (its successor exists)
 
     def expired(self, today: date) -> bool:
         """GitLab tokens stop working at 00:00 UTC on their ``expires_at`` date."""
