@@ -1,7 +1,9 @@
 """Lambda entry point of the weekly developer-key revocation (``revocation.handler.handler``).
 
-Event: ``{}`` or EventBridge's scheduled event; ``{"dry_run": true}`` only reports. A dry run asked
-for in the settings (``DRY_RUN``) cannot be turned off by the event.
+Event: ``{}`` or EventBridge's scheduled event (``replay-name`` included); ``{"dry_run": true}``
+only reports. A dry run asked for in the settings (``DRY_RUN``) cannot be turned off by the event.
+Any other field or type is refused (``common.events.EventError``) before the settings are read or
+IAM is called: a typo of ``dry_run`` never becomes a real run.
 
 Logs ONE summary line, ``revocation summary``, whose fields (with the function's JSON log
 format) are those of ``revocation.report.summary`` plus ``notification``; returns the same dict.
@@ -13,8 +15,9 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import replace
-from typing import Any, Mapping
+from typing import Any
 
+from ..common.events import parse_event
 from .composition import run
 from .settings import RevocationSettings
 
@@ -26,9 +29,13 @@ class RevocationFailed(Exception):
     """The run finished with errors; the summary log line lists them."""
 
 
+OPTIONS = {"dry_run": bool}
+
+
 def handler(event: Any, context: Any) -> dict[str, object]:
+    request = parse_event(event, OPTIONS)
     settings = RevocationSettings.from_env(os.environ)
-    if _dry_run_requested(event):
+    if request.options.get("dry_run"):
         settings = replace(settings, dry_run=True)
     result = run(settings)
     failed = bool(result["error_count"])
@@ -41,13 +48,3 @@ def handler(event: Any, context: Any) -> dict[str, object]:
         )
     return result
 
-
-def _dry_run_requested(event: Any) -> bool:
-    if event is None:
-        return False
-    if not isinstance(event, Mapping):
-        raise TypeError(f"the event must be a JSON object, got {type(event).__name__}")
-    value = event.get("dry_run", False)
-    if not isinstance(value, bool):
-        raise ValueError(f"the event's dry_run must be true or false, got {value!r}")
-    return value

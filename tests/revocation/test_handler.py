@@ -144,15 +144,22 @@ def test_a_failure_without_a_topic_still_raises(aws, env, account, caplog):
     assert record.notification == "not_configured"
 
 
-@pytest.mark.parametrize(
-    ("event", "error", "message"),
-    [
-        ({"dry_run": "yes"}, ValueError, "the event's dry_run must be true or false, got 'yes'"),
-        (["dry_run"], TypeError, "the event must be a JSON object, got list"),
-    ],
-)
-def test_a_malformed_event_is_refused_before_any_call(aws, env, account, event, error, message):
-    with pytest.raises(error, match=message):
-        handler(event, None)
+def test_a_replayed_scheduled_event_is_a_normal_run(aws, env, account):
+    result = handler(
+        {
+            "version": "0",
+            "id": "7bf73129-1428-4cd3-a780-95db273d1602",
+            "detail-type": "Scheduled Event",
+            "source": "aws.events",
+            "account": "123456789012",
+            "time": "2026-11-27T23:55:00Z",
+            "region": "eu-west-1",
+            "resources": ["arn:aws:events:eu-west-1:123456789012:rule/weekly"],
+            "detail": {},
+            "replay-name": "after-the-outage",
+        },
+        None,
+    )
 
-    assert len(key_statuses(aws, "alice")) == 1
+    assert result["dry_run"] is False and result["keys_deleted"] == 3
+    assert key_statuses(aws, "alice") == {}

@@ -10,6 +10,7 @@ import boto3
 import pytest
 import requests
 
+from gitlab_key_rotation.lambda_src.common.events import EventError
 from gitlab_key_rotation.lambda_src.revocation.aws import Boto3Iam, iam_client
 from gitlab_key_rotation.lambda_src.revocation.handler import handler
 from gitlab_key_rotation.lambda_src.revocation.logic import revoke_developer_keys
@@ -80,3 +81,34 @@ def test_iam_calls_stay_at_the_floor(server, iam, monkeypatch, exempt_tag_key, t
         **({"ListUserTags": tag_reads} if tag_reads else {}),  # only members with a key due
         "DeleteAccessKey": deleted,  # one per key
     }
+
+
+@pytest.mark.parametrize(
+    ("event", "message"),
+    [
+        ({"dryrun": True}, "unknown fields ['dryrun']; allowed: dry_run (and EventBridge's envelope: version, id,"),
+        ({"force": "yes"}, "unknown fields ['force']; allowed: dry_run"),
+        ({"dry_run": True, "groups": ["x"]}, "unknown fields ['groups']; allowed: dry_run"),
+        ({"dry_run": "true"}, "the event's dry_run must be true or false, got a str"),
+        ({"dry_run": 1}, "the event's dry_run must be true or false, got a int"),
+        ({"detail": {"dry_run": True}}, "the event's detail must be {}"),
+        ({"resources": "arn:aws:events:eu-west-1:123456789012:rule/weekly"}, "resources must be a list of strings"),
+        (["dry_run"], "the event must be a JSON object, got a list"),
+        ("{}", "the event must be a JSON object, got a str"),
+        ({"x" * 1_000_000: True}, "unknown fields ['xxxx"),
+    ],
+    ids=["typo", "force-is-rotations", "groups", "string-bool", "int-bool", "options-in-detail", "resources",
+         "list", "string", "1MB-name"],
+)
+def test_an_event_not_fully_understood_is_refused_before_any_iam_call(server, iam, monkeypatch, event, message):
+    keys = {user: seed_user(iam, user, groups=["developers"])[0]["AccessKeyId"] for user in ("amy", "ben")}
+    server.faults.counts.clear()
+    monkeypatch.setenv("REVOCATION_GROUPS", json.dumps(["developers"]))
+
+    with pytest.raises(EventError) as refused:
+        handler(event, None)
+
+    assert message in str(refused.value)
+    assert len(str(refused.value)) < 1000  # a 1 MB field name is not echoed in full
+    assert server.faults.counts == {}
+    assert {user: key_statuses(iam, user) for user in keys} == {user: {key: "Active"} for user, key in keys.items()}

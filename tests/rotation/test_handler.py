@@ -89,11 +89,23 @@ def test_a_failed_run_raises_after_logging_its_summary_and_alerting(world, env, 
     assert message["Subject"] == "GitLab key rotation failed" and "both are in use" in message["Message"]
 
 
-def test_a_bad_event_is_refused_before_anything_runs(world, env, caplog):
-    with caplog.at_level(logging.INFO), pytest.raises(BadEventError, match="unknown fields"):
-        handler({"froce": True}, CONTEXT)
+@pytest.mark.parametrize(
+    ("event", "message"),
+    [
+        ({"froce": True}, "unknown fields ['froce']"),
+        ({"dryrun": True}, "unknown fields ['dryrun']"),
+        ({"force": "yes"}, "force must be true or false, got a str"),
+        ({"detail": {"force": True}}, "detail must be {}"),
+    ],
+)
+def test_a_bad_event_is_refused_before_anything_runs(world, env, caplog, event, message):
+    key_id = world.seed_key(age_days=40, in_targets=True)  # rotation is due: a real run would rotate
+    with caplog.at_level(logging.INFO), pytest.raises(BadEventError) as raised:
+        handler(event, CONTEXT)
+    assert message in str(raised.value)
     [line] = summaries(caplog)
     assert json.loads(line.getMessage())["ok"] is False
+    assert world.keys() == {key_id: "Active"} and world.stage("AWSPENDING") is None
 
 
 def test_a_bad_environment_names_the_variable(world, env, monkeypatch):

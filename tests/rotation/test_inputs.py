@@ -44,6 +44,23 @@ def test_a_manual_event_can_force_restrict_and_dry_run():
     assert (request.force, request.dry_run, request.iam_user, request.event_id) == (True, True, "ci-deployer", "req-1")
 
 
+def test_a_replayed_scheduled_event_is_a_normal_run():
+    event = {"id": "ev-2", "source": "aws.events", "detail-type": "Scheduled Event", "detail": {}, "replay-name": "r1"}
+    request = parse_event(event, "req-1")
+    assert (request.force, request.dry_run, request.iam_user, request.event_id) == (False, False, None, "ev-2")
+
+
+def test_a_huge_field_is_not_echoed_in_full():
+    with pytest.raises(BadEventError) as caught:
+        parse_event({"f" * 1_000_000: True, "force": "y" * 1_000_000}, "req-1")
+    assert len(str(caught.value)) < 1000 and "(1000002 characters)" in str(caught.value)
+
+
+def test_many_unknown_fields_are_counted_not_listed():
+    with pytest.raises(BadEventError, match=r"'f9'\] and 40 more; allowed"):
+        parse_event({f"f{n}": True for n in range(50)}, "req-1")
+
+
 def test_the_dry_run_setting_applies_without_the_event_asking():
     assert parse_event({}, "req-1", dry_run_setting=True).dry_run is True
 
@@ -54,7 +71,10 @@ def test_the_dry_run_setting_applies_without_the_event_asking():
         ({"force": "yes"}, "force must be true or false, got a str"),
         ({"forse": True}, "unknown fields ['forse']; allowed: force, dry_run, iam_user"),
         ({"iam_user": ""}, "iam_user must be a non-empty string"),
-        (["force"], "must be a JSON object, got list"),
+        ({"iam_user": 7}, "iam_user must be a non-empty string, got a int"),
+        (["force"], "must be a JSON object, got a list"),
+        ({"detail": {"force": True}}, "detail must be {} (a scheduled event's); options go at the top level"),
+        ({"replay-name": ["archive"]}, "replay-name must be a non-empty string, got a list"),
     ],
 )
 def test_a_bad_event_is_refused_with_what_is_allowed(event, message):
