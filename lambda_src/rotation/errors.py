@@ -8,6 +8,12 @@ class RotationError(Exception):
     """Base class: a run (or one user's part of it) failed with a message fit for the operator."""
 
 
+def describe(error: Exception) -> str:
+    """The text a report gives for ``error``: a ``RotationError``'s message is written for the
+    operator; any other error is named by its type as well."""
+    return str(error) if isinstance(error, RotationError) else f"{type(error).__name__}: {error}"
+
+
 class UserNotFoundError(RotationError):
     """IAM answered NoSuchEntity for the user."""
 

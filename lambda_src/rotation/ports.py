@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal, Protocol
 
+from .gitlab_port import GitLab
 from .state import CurrentRecord, LockRecord, PendingRecord, StoredState
 from .token_secret import TokenRotation
 
@@ -105,3 +106,15 @@ class TokenStore(Protocol):
 
     def write(self, token: str) -> None:
         """Store a new token and drop the record in one write, keeping any other keys of the JSON."""
+
+
+@dataclass(frozen=True)
+class UserPorts:
+    """What one user's reconcile run works with."""
+
+    iam: IamKeys
+    state: StateStore
+    gitlab: GitLab
+    verifier: StsVerifier
+    clock: Clock
+    sleep: Sleep

@@ -14,12 +14,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from .errors import RotationError
+from .errors import describe
 from .gitlab_port import GitLab
 from .plan import Policy
-from .ports import Clock, IamKeys, Notifier, Sleep, StateStore, StsVerifier, TokenStore
+from .ports import Clock, IamKeys, Notifier, Sleep, StateStore, StsVerifier, TokenStore, UserPorts
 from .preflight import TokenCheck, check_token, check_users, watch_token_expiry
-from .reconcile import Reconciler, UserPorts, UserReport
+from .reconcile import Reconciler, UserReport
 from .request import BadEventError, RunRequest
 from .settings import RotatedUser, RotationSettings
 from .verification import VerificationPolicy
@@ -104,7 +104,7 @@ def run_rotation(
         )
         check_users(users, gitlab, ports.iam, info)
     except Exception as exc:
-        report.error = str(exc) if isinstance(exc, RotationError) else f"{type(exc).__name__}: {exc}"
+        report.error = describe(exc)
     else:
         policy = Policy(
             rotation_period=timedelta(days=settings.rotation_period_days),
