@@ -12,7 +12,7 @@ import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import boto3
 import moto.iam.models
@@ -26,13 +26,13 @@ from gitlab_key_rotation.lambda_src.rotation.request import RunRequest
 from gitlab_key_rotation.lambda_src.rotation.run import RunPorts, RunReport, run_rotation
 from gitlab_key_rotation.lambda_src.rotation.settings import GitLabTarget, RotatedUser, RotationSettings
 from gitlab_key_rotation.lambda_src.rotation.verification import VerificationPolicy
+from gitlab_key_rotation_dev.clock import START, FakeClock
 from gitlab_key_rotation_dev.gitlab_server import OWNER, GitLabServer
 from gitlab_key_rotation_dev.invariants import Observed, check, observe
 
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"  # moto's default account
 USER = "ci-deployer"
-START = datetime(2031, 3, 14, 9, 0, tzinfo=UTC)
 
 GROUP_TARGET = GitLabTarget(kind="group", id="platform")
 PROJECT_TARGET = GitLabTarget(kind="project", id="platform/deployer", environment_scope="production")
@@ -40,27 +40,6 @@ TARGETS = (GROUP_TARGET, PROJECT_TARGET)
 
 # Instant, but the same shape as production: backoff doubling, three successes in a row.
 FAST_VERIFICATION = VerificationPolicy(give_up_after=40.0)
-
-
-class FakeClock:
-    """The test's time: ``sleep`` advances it instead of waiting."""
-
-    def __init__(self, start: datetime = START):
-        self.moment = start
-        self.slept: list[float] = []
-
-    def now(self) -> datetime:
-        return self.moment
-
-    def naive_utc(self) -> datetime:
-        return self.moment.replace(tzinfo=None)
-
-    def advance(self, **delta: float) -> None:
-        self.moment += timedelta(**delta)
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.moment += timedelta(seconds=seconds)
 
 
 class PropagatingVerifier:
