@@ -16,7 +16,7 @@ on it (``test_fakes.py`` holds the fakes of IAM and the state secret to the real
   since it was created (IAM's eventual consistency); refuses it with ``KeyNotUsableError`` before.
 - ``FakeGitLab``: variables by target and scope, the token's details, ``check_target``'s scope
   rule; unknown targets are ``GitLabNotFoundError``.
-- ``FakeTokenStore``, ``FakeNotifier``.
+- ``FakeTokenStore``: the token secret's JSON through ``rotation.token_secret``; ``FakeNotifier``.
 
 Every fake counts its calls by method name (``calls``) and can break one: ``fail(name, error)``
 raises ``error`` instead of the call, ``landed=True`` after the call had its effect (a lost
@@ -38,6 +38,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 
 from gitlab_key_rotation.lambda_src.rotation import state as records
+from gitlab_key_rotation.lambda_src.rotation import token_secret
 from gitlab_key_rotation.lambda_src.rotation.errors import (
     KeyLimitError,
     KeyNotFoundError,
@@ -290,7 +291,7 @@ class FakeGitLab(FakePort):
         return self.info
 
     @port_call
-    def rotate_token(self, expires_at: date | None = None) -> tuple[TokenInfo, str]:
+    def rotate_token(self, expires_at: date) -> tuple[TokenInfo, str]:
         self.info = replace(self.info, id=self.info.id + 1, expires_at=expires_at)
         self.token = "glpat-" + secrets.token_urlsafe(20)
         return self.info, self.token
@@ -330,19 +331,31 @@ class FakeGitLab(FakePort):
 
 
 class FakeTokenStore(FakePort):
-    """``rotation.ports.TokenStore``."""
+    """``rotation.ports.TokenStore``: the token secret's JSON as ``rotation.token_secret`` reads
+    and writes it (a recorded rotation makes ``read`` and ``begin_rotation`` refuse)."""
+
+    ARN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:gitlab-token-AbCdEf"
 
     def __init__(self, token: str):
         super().__init__()
-        self.token = token
+        self.text = json.dumps({token_secret.TOKEN_FIELD: token})
 
     @port_call
     def read(self) -> str:
-        return self.token
+        return token_secret.read_token(self.text, self.ARN)
+
+    @port_call
+    def begin_rotation(self, rotation: token_secret.TokenRotation) -> None:
+        token_secret.read_token(self.text, self.ARN)  # a usable token, no rotation in flight
+        self.text = token_secret.with_rotation(self.text, rotation)
+
+    @port_call
+    def abandon_rotation(self) -> None:
+        self.text = token_secret.without_rotation(self.text)
 
     @port_call
     def write(self, token: str) -> None:
-        self.token = token
+        self.text = token_secret.with_new_token(self.text, token)
 
 
 class FakeNotifier(FakePort):
