@@ -1,7 +1,8 @@
 """In-memory fakes of the rotation's ports (``rotation.ports``, ``rotation.gitlab_port``) for the
 reconciler's unit tests: no moto, no network, no waiting. Each keeps the contract of the real
 adapter it stands for (``rotation.aws``, ``rotation.gitlab_client``) where the rotation depends
-on it (``test_fakes.py`` holds the fakes of IAM and the state secret to the real adapters on moto):
+on it (``test_fakes.py`` runs the same contract tests on the fakes and on the real adapters, on moto
+and the project's GitLab server):
 
 - ``FakeIam``: IAM's limit of two keys per user (``KeyLimitError``, what the adapter makes of
   ``LimitExceeded``), ``UserNotFoundError`` for an unknown user, ``KeyNotFoundError`` when a gone

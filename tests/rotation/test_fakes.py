@@ -1,18 +1,36 @@
-"""The in-memory fakes of IAM and of the state secret (``fakes.py``) hold to the contracts of the
-real adapters: each test runs against the fake and against the adapter on moto."""
+"""The in-memory fakes (``fakes.py``) hold to the contracts of the real adapters: each test runs
+against the fake and against the adapter on moto (IAM, the state secret, the token secret) or the
+client on the project's GitLab server (GitLab)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+import json
+from dataclasses import replace
+from datetime import date, timedelta
 
 import pytest
 
-from gitlab_key_rotation.lambda_src.rotation.aws import Boto3IamKeys, SecretsStateStore
-from gitlab_key_rotation.lambda_src.rotation.errors import KeyLimitError, KeyNotFoundError, UserNotFoundError
+from gitlab_key_rotation.lambda_src.rotation.aws import Boto3IamKeys, SecretsStateStore, SecretsTokenStore
+from gitlab_key_rotation.lambda_src.rotation.errors import (
+    KeyLimitError,
+    KeyNotFoundError,
+    TokenRotationInDoubtError,
+    UserNotFoundError,
+)
+from gitlab_key_rotation.lambda_src.rotation.gitlab_client import GitLabClient
+from gitlab_key_rotation.lambda_src.rotation.gitlab_port import GitLabForbiddenError, GitLabNotFoundError
+from gitlab_key_rotation.lambda_src.rotation.settings import GitLabTarget
 from gitlab_key_rotation.lambda_src.rotation.state import CurrentRecord, LockRecord, PendingRecord, TargetValues
+from gitlab_key_rotation.lambda_src.rotation.token_secret import TokenRotation
+from gitlab_key_rotation_dev.gitlab_server import OWNER, GitLabServer
 from gitlab_key_rotation_dev.rotation_world import USER, aws_client
 
-from .fakes import FakeIam, FakeStateStore
+from .fakes import FakeGitLab, FakeIam, FakeStateStore, FakeTokenStore
+
+A = GitLabTarget("group", "platform")
+B = GitLabTarget("project", "platform/deployer", environment_scope="production")
+TOKEN = "glpat-0123456789abcdefghij"
+NEW_TOKEN = "glpat-jihgfedcba9876543210"
 
 
 @pytest.fixture(params=["fake", "moto"])
@@ -87,3 +105,73 @@ def test_of_two_runs_writing_one_lock_generation_only_the_first_gets_it(store, c
     assert store.read().lock.released
     assert store.acquire_lock(LockRecord(1, "run-b", clock.now()))
     assert store.read().lock == LockRecord(1, "run-b", clock.now())
+
+
+@pytest.fixture(params=["fake", "server"])
+def gitlab(request):
+    """A GitLab port holding targets A and B, with a token of scope api (and one of read_api)."""
+    if request.param == "fake":
+        fake = FakeGitLab((A, B), today=date(2031, 3, 14))
+        yield fake, replace(fake.info, scopes=("read_api",))
+        return
+    with GitLabServer() as server:
+        server.add_user("bot")
+        server.add_group("platform")
+        server.add_project("platform/deployer")
+        server.add_member(A, "bot", OWNER)
+        client = GitLabClient(server.url, server.add_token("bot"), retries=0, sleep=lambda s: None)
+        read_only = GitLabClient(server.url, server.add_token("bot", scopes=("read_api",)), retries=0)
+        yield client, read_only.token_info()
+        client.close()
+        read_only.close()
+
+
+def test_gitlab_variables_live_per_target_and_scope(gitlab):
+    port, _ = gitlab
+    assert port.get_variable(B, "AWS_ACCESS_KEY_ID") is None
+    port.put_variable(B, "AWS_ACCESS_KEY_ID", "AKIAFAKE000000000001")
+    port.put_variable(B, "AWS_ACCESS_KEY_ID", "AKIAFAKE000000000002")
+    assert port.get_variable(B, "AWS_ACCESS_KEY_ID") == "AKIAFAKE000000000002"
+    other_scope = GitLabTarget("project", "platform/deployer", environment_scope="staging")
+    assert port.get_variable(other_scope, "AWS_ACCESS_KEY_ID") is None
+    assert port.get_variable(A, "AWS_ACCESS_KEY_ID") is None
+    port.delete_variable(B, "AWS_ACCESS_KEY_ID")
+    port.delete_variable(B, "AWS_ACCESS_KEY_ID")  # gone already: no error
+    assert port.get_variable(B, "AWS_ACCESS_KEY_ID") is None
+
+
+def test_gitlab_refuses_an_unknown_target_and_a_token_without_scope_api(gitlab):
+    port, read_only = gitlab
+    unknown = GitLabTarget("project", "platform/gone")
+    with pytest.raises(GitLabNotFoundError):
+        port.get_variable(unknown, "AWS_ACCESS_KEY_ID")
+    with pytest.raises(GitLabNotFoundError):
+        port.check_target(unknown)
+    port.check_target(B, port.token_info())
+    with pytest.raises(GitLabForbiddenError, match="scope api"):
+        port.check_target(B, read_only)
+
+
+@pytest.fixture(params=["fake", "moto"])
+def tokens(request):
+    if request.param == "fake":
+        return FakeTokenStore(TOKEN)
+    request.getfixturevalue("aws")
+    secrets = aws_client("secretsmanager")
+    arn = secrets.create_secret(Name="gitlab-token", SecretString=json.dumps({"GITLAB_TOKEN": TOKEN}))["ARN"]
+    return SecretsTokenStore(secrets, arn)
+
+
+def test_the_token_secret_refuses_the_token_while_a_rotation_is_recorded(tokens):
+    assert tokens.read() == TOKEN
+    rotation = TokenRotation(7, "run-1", "2031-03-14T09:00:00+00:00", "2032-03-12")
+    tokens.begin_rotation(rotation)
+    with pytest.raises(TokenRotationInDoubtError):
+        tokens.read()
+    with pytest.raises(TokenRotationInDoubtError):
+        tokens.begin_rotation(rotation)
+    tokens.abandon_rotation()
+    assert tokens.read() == TOKEN
+    tokens.begin_rotation(rotation)
+    tokens.write(NEW_TOKEN)
+    assert tokens.read() == NEW_TOKEN
