@@ -224,8 +224,11 @@ class RotationHistory(RuleBasedStateMachine):
 
     @rule(where=st.sampled_from(TARGETS), edit=st.sampled_from(sorted(EDITS)))
     def human_edits_a_variable(self, where: GitLabTarget, edit: str) -> None:
+        held, _ = self.world.held(where)
         if EDITS[edit](self.world, where):
-            self.broken_by_humans.add(where.label)
+            # the target, and the key it held: a key no target names any more and the state
+            # secret does not hold (a human's key before the first run) looks lost until a run
+            self.broken_by_humans |= {where.label, *([held] if held else [])}
         self.settled = False
 
     # --- after every step ------------------------------------------------------------------
