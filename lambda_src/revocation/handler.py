@@ -8,6 +8,9 @@ IAM is called: a typo of ``dry_run`` never becomes a real run.
 Logs ONE summary line, ``revocation summary``, whose fields (with the function's JSON log
 format) are those of ``revocation.report.summary`` plus ``notification``; returns the same dict.
 Raises ``RevocationFailed`` after logging when anything failed, so that the errors alarm fires.
+Before the summary, the run's metrics go to stdout in the embedded metric format
+(``common.metrics``, dimension ``Function``): ``RunSucceeded``, ``RunFailed``, ``MembersScanned``,
+``KeysRevoked``, ``Errors``.
 """
 
 from __future__ import annotations
@@ -15,8 +18,10 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
+from ..common import metrics
 from ..common.events import parse_event
 from .composition import run
 from .settings import RevocationSettings
@@ -33,12 +38,27 @@ OPTIONS = {"dry_run": bool}
 
 
 def handler(event: Any, context: Any) -> dict[str, object]:
-    request = parse_event(event, OPTIONS)
-    settings = RevocationSettings.from_env(os.environ)
-    if request.options.get("dry_run"):
-        settings = replace(settings, dry_run=True)
-    result = run(settings)
+    started = datetime.now(UTC)
+    try:
+        request = parse_event(event, OPTIONS)
+        settings = RevocationSettings.from_env(os.environ)
+        if request.options.get("dry_run"):
+            settings = replace(settings, dry_run=True)
+        result = run(settings)
+    except Exception:
+        _emit([metrics.Metric("RunSucceeded", 0), metrics.Metric("RunFailed", 1), metrics.Metric("Errors", 1)], started)
+        raise
     failed = bool(result["error_count"])
+    _emit(
+        [
+            metrics.Metric("RunSucceeded", 0 if failed else 1),
+            metrics.Metric("RunFailed", 1 if failed else 0),
+            metrics.Metric("MembersScanned", result["users_scanned"]),
+            metrics.Metric("KeysRevoked", 0 if result["dry_run"] else result["keys_deleted"] + result["keys_deactivated"]),
+            metrics.Metric("Errors", result["error_count"]),
+        ],
+        started,
+    )
     _log.log(logging.ERROR if failed else logging.INFO, "revocation summary", extra=result)
     if failed:
         first = result["errors"][0]
@@ -48,3 +68,7 @@ def handler(event: Any, context: Any) -> dict[str, object]:
         )
     return result
 
+
+def _emit(run_metrics: list[metrics.Metric], started: datetime) -> None:
+    """Stamped with the run's start, so a run lands in the time bucket of its schedule."""
+    metrics.emit(run_metrics, {metrics.FUNCTION_DIMENSION: metrics.function_name(os.environ)}, started)

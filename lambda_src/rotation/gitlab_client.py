@@ -85,6 +85,7 @@ class GitLabClient:
         self._max_wait = max_wait
         self._sleep = sleep
         self._clock = clock
+        self.requests_sent = 0  # every HTTP request, retries included (the GitLabRequests metric)
         self._session = requests.Session()
         self._session.headers.update(
             {"PRIVATE-TOKEN": token, "Accept": "application/json", "User-Agent": "gitlab-key-rotation"}
@@ -264,6 +265,7 @@ class GitLabClient:
         attempt = 0
         while True:
             final = attempt == self._retries
+            self.requests_sent += 1
             try:
                 response = self._session.request(
                     method,

@@ -58,6 +58,7 @@ class GitLabOutcomeUnknownError(GitLabError):
 
 
 class GitLab(Protocol):
+    requests_sent: int  # HTTP requests sent so far, retries included
     def token_info(self) -> TokenInfo:
         """The token's own metadata; raises GitLabAuthError when it does not work."""
 

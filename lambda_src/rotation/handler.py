@@ -1,7 +1,10 @@
 """The rotation Lambda's entry point: environment and event in, one JSON summary line out.
 
 It raises when anything failed, so the Lambda's Errors metric (and its alarm) fires. The summary
-holds user names, actions with key ids, targets and times: never a secret.
+holds user names, actions with key ids, targets and times: never a secret. Before it, the run's
+metrics go to stdout in the embedded metric format (``common.metrics``): one document for the run
+(dimension ``Function``) and one per user with its current key's age (``Function`` + ``IamUser``,
+and ``Function`` alone, whose Maximum is the oldest key of any user).
 """
 
 from __future__ import annotations
@@ -10,7 +13,9 @@ import json
 import logging
 import os
 import uuid
+from datetime import UTC, datetime
 
+from ..common import metrics
 from ..common.env import SettingsError
 from .errors import RotationError
 from .request import BadEventError, parse_event
@@ -30,18 +35,36 @@ def handler(event: object, context: object) -> dict:
     if logger.level == logging.NOTSET:
         logger.setLevel(logging.INFO)
     run_id = getattr(context, "aws_request_id", None) or str(uuid.uuid4())
+    started = datetime.now(UTC)
     try:
         settings = RotationSettings.from_env(os.environ)
         request = parse_event(event, run_id, settings.dry_run)
     except (SettingsError, BadEventError) as exc:
+        _emit_run_metrics(
+            [metrics.Metric("RunSucceeded", 0), metrics.Metric("RunFailed", 1), metrics.Metric("Errors", 1)], started
+        )
         _log_summary({"event": SUMMARY_EVENT, "run_id": run_id, "ok": False, "error": str(exc)})
         raise
     report = rotate(settings, request)
+    _emit_run_metrics(report.metrics(), started)
+    for user in report.users:
+        if user.current_key_age_days is not None:
+            metrics.emit(
+                [metrics.Metric("CurrentKeyAgeDays", user.current_key_age_days, "None")],
+                {metrics.FUNCTION_DIMENSION: metrics.function_name(os.environ), "IamUser": user.iam_user},
+                started,
+                dimension_sets=[[metrics.FUNCTION_DIMENSION, "IamUser"], [metrics.FUNCTION_DIMENSION]],
+            )
     summary = report.as_json()
     _log_summary(summary)
     if report.failed:
         raise RotationRunFailed(report.failure_summary())
     return summary
+
+
+def _emit_run_metrics(run_metrics: list[metrics.Metric], started: datetime) -> None:
+    """Stamped with the run's start, so a run lands in the time bucket of its schedule."""
+    metrics.emit(run_metrics, {metrics.FUNCTION_DIMENSION: metrics.function_name(os.environ)}, started)
 
 
 def _log_summary(summary: dict) -> None:

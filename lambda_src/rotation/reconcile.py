@@ -38,6 +38,9 @@ class UserReport:
     targets_updated: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     error: str | None = None
+    # Age of the key CI uses at the end of the run (AWSCURRENT's, else the oldest Active key), as
+    # last observed; None when the user has no such key. Feeds the key-age metric and its alarm.
+    current_key_age_days: float | None = None
 
     def record(self, entries: Entries) -> None:
         """Add a step's entries as the step makes them (those of a step that fails halfway too)."""
@@ -51,6 +54,8 @@ class UserReport:
 
     def as_json(self) -> dict:
         data: dict = {"iam_user": self.iam_user, "outcome": self.outcome, "actions": self.actions}
+        if self.current_key_age_days is not None:
+            data["current_key_age_days"] = self.current_key_age_days
         if self.targets_updated:
             data["targets_updated"] = self.targets_updated
         if self.notes:
@@ -142,4 +147,15 @@ class Reconciler:
         keys = tuple(self.ports.iam.list_keys(self.user.iam_user))
         state = self.ports.state.read()
         held = {target_key(t): read_target(self.ports.gitlab, t) for t in self.user.targets}
-        return View(self.ports.clock.now(), keys, state, self.user.targets, held)
+        view = View(self.ports.clock.now(), keys, state, self.user.targets, held)
+        self.report.current_key_age_days = _current_key_age_days(view)
+        return view
+
+
+def _current_key_age_days(view: View) -> float | None:
+    recorded = view.state.current.access_key_id
+    key = next((k for k in view.keys if k.id == recorded), None)
+    if key is None:
+        active = sorted((k for k in view.keys if k.status == "Active"), key=lambda k: k.created)
+        key = active[0] if active else None
+    return None if key is None else round((view.now - key.created).total_seconds() / 86400, 2)

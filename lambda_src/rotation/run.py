@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from ..common.metrics import Metric
 from .errors import describe
 from .gitlab_port import GitLab
 from .plan import Policy
@@ -48,6 +49,7 @@ class RunReport:
     token: TokenCheck | None = None
     error: str | None = None  # the run as a whole failed (bad event, token, pre-flight)
     duration_seconds: float = 0.0
+    gitlab_requests: int = 0
 
     @property
     def failed(self) -> bool:
@@ -58,6 +60,25 @@ class RunReport:
         problems += [f"{u.iam_user}: {u.error}" for u in self.users if u.outcome == "failed"]
         return "; ".join(p for p in problems if p)
 
+    def metrics(self) -> list[Metric]:
+        """The run's counters, for the EMF document of the run (``common.metrics``)."""
+        actions = [a for u in self.users for a in u.actions]
+        failed_users = sum(u.outcome == "failed" for u in self.users)
+        metrics = [
+            Metric("RunSucceeded", 0 if self.failed else 1),
+            Metric("RunFailed", 1 if self.failed else 0),
+            Metric("Rotations", sum(a["action"] == "promote_key" for a in actions)),
+            # a rollback ends with dropping AWSPENDING of a key it deleted (an abandoned intent has no key)
+            Metric("Rollbacks", sum(a["action"] == "drop_pending" and a["key_id"] is not None for a in actions)),
+            Metric("UsersFailed", failed_users),
+            Metric("Errors", failed_users + (1 if self.error else 0)),
+            Metric("GitLabRequests", self.gitlab_requests),
+            Metric("DurationSeconds", round(self.duration_seconds, 3), "Seconds"),
+        ]
+        if self.token is not None and self.token.days_left is not None:
+            metrics.append(Metric("GitLabTokenDaysLeft", self.token.days_left, "None"))
+        return metrics
+
     def as_json(self) -> dict:
         data: dict = {
             "event": "rotation_summary",
@@ -67,6 +88,7 @@ class RunReport:
             "force": self.request.force,
             "ok": not self.failed,
             "duration_seconds": round(self.duration_seconds, 3),
+            "gitlab_requests": self.gitlab_requests,
             "users": [u.as_json() for u in self.users],
         }
         if self.token is not None:
@@ -84,6 +106,7 @@ def run_rotation(
 ) -> RunReport:
     started = ports.clock.now()
     report = RunReport(request)
+    gitlab: GitLab | None = None
     try:
         users = _selected_users(settings, request)
         gitlab = ports.connect_gitlab(ports.token_store.read())
@@ -117,6 +140,7 @@ def run_rotation(
             )
             report.users.append(Reconciler(user, user_ports, policy, verification, request).run())
     report.duration_seconds = (ports.clock.now() - started).total_seconds()
+    report.gitlab_requests = gitlab.requests_sent if gitlab is not None else 0
     _notify(settings, report, ports.notifier)
     return report
 

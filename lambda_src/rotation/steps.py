@@ -188,10 +188,10 @@ class Executor:
         except Exception as exc:
             cause = describe(exc)
             yield from self._roll_back(pending, pending_version, view.state.current)
-            old = view.state.current.access_key_id
+            old = view.state.current.access_key_id or ", ".join(sorted(view.held_ids() - {key.id}))
             raise RotationFailedError(
                 f"rotation to new key {key.id} failed and was rolled back ({cause}); every target holds what it "
-                f"held before and the old key {old or '(none recorded)'} was not touched"
+                f"held before and the old key {old or '(none: no target held a key)'} was not touched"
             ) from None
         self.ports.state.put_current(
             CurrentRecord(

@@ -10,6 +10,7 @@ import boto3
 import pytest
 
 from gitlab_key_rotation.lambda_src.revocation.handler import RevocationFailed, handler
+from tests import emf
 from tests.revocation.iam_seed import key_statuses, seed_user
 
 SUMMARY_FIELDS = {
@@ -163,3 +164,34 @@ def test_a_replayed_scheduled_event_is_a_normal_run(aws, env, account):
 
     assert result["dry_run"] is False and result["keys_deleted"] == 3
     assert key_statuses(aws, "alice") == {}
+
+
+# metrics: EMF documents on stdout ---------------------------------------------------------
+
+
+def test_a_run_prints_its_metrics_as_one_emf_document(aws, env, account, capsys, monkeypatch):
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "revocation-fn")
+    result = handler({}, None)
+    [run] = emf.documents(capsys.readouterr().out)
+    assert run["Function"] == "revocation-fn" and emf.dimension_sets(run) == [["Function"]]
+    assert emf.values(run) == {
+        "RunSucceeded": 1,
+        "RunFailed": 0,
+        "MembersScanned": result["users_scanned"],
+        "KeysRevoked": 3,
+        "Errors": 0,
+    }
+
+
+def test_a_dry_run_revokes_nothing_in_its_metrics(aws, env, account, capsys):
+    result = handler({"dry_run": True}, None)
+    [run] = emf.documents(capsys.readouterr().out)
+    assert result["keys_deleted"] == 3 and emf.values(run)["KeysRevoked"] == 0
+
+
+def test_a_run_that_cannot_start_counts_as_failed(aws, env, capsys):
+    env(REVOCATION_GROUPS="developers")  # not a JSON list
+    with pytest.raises(Exception, match="REVOCATION_GROUPS"):
+        handler({}, None)
+    [run] = emf.documents(capsys.readouterr().out)
+    assert emf.values(run) == {"RunSucceeded": 0, "RunFailed": 1, "Errors": 1}

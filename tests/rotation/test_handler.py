@@ -14,6 +14,7 @@ from gitlab_key_rotation.lambda_src.common.env import SettingsError
 from gitlab_key_rotation.lambda_src.rotation.handler import SUMMARY_EVENT, RotationRunFailed, handler
 from gitlab_key_rotation.lambda_src.rotation.request import BadEventError
 from gitlab_key_rotation_dev.rotation_world import PROJECT_TARGET, FakeClock, RotationWorld, build_world
+from tests import emf
 
 
 @pytest.fixture
@@ -123,3 +124,51 @@ def test_a_young_key_leaves_the_run_unchanged(world, env):
     assert result["gitlab_token"]["days_left"] > 30 and timedelta(seconds=result["duration_seconds"]) < timedelta(
         minutes=1
     )
+
+
+# metrics: EMF documents on stdout ---------------------------------------------------------
+
+
+def test_a_rotation_prints_its_metrics_as_emf_documents(world, env, capsys, monkeypatch):
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "rotation-fn")
+    world.seed_key(age_days=40, in_targets=True)
+    result = handler({}, CONTEXT)
+    run, user = emf.documents(capsys.readouterr().out)
+    assert run["Function"] == "rotation-fn" and emf.dimension_sets(run) == [["Function"]]
+    counts = emf.values(run)
+    assert counts["RunSucceeded"] == 1 and counts["RunFailed"] == 0 and counts["Rotations"] == 1
+    assert counts["Rollbacks"] == 0 and counts["Errors"] == 0 and counts["GitLabRequests"] > 0
+    assert counts["GitLabTokenDaysLeft"] == result["gitlab_token"]["days_left"] > 30
+    assert counts["GitLabRequests"] == result["gitlab_requests"]
+    assert user["IamUser"] == "ci-deployer" and emf.dimension_sets(user) == [["Function", "IamUser"], ["Function"]]
+    assert emf.values(user) == {"CurrentKeyAgeDays": 0.0}  # the new key
+
+
+def test_a_failed_run_counts_the_failure(world, env, capsys):
+    world.seed_key(age_days=40, in_targets=True)
+    other = world.seed_key(age_days=50)
+    world.put_target(PROJECT_TARGET, other, world.seeded_keys[other])  # the targets disagree: blocked
+    with pytest.raises(RotationRunFailed):
+        handler({}, CONTEXT)
+    run, user = emf.documents(capsys.readouterr().out)
+    assert run["Function"] == "local"  # outside Lambda
+    counts = emf.values(run)
+    assert counts["RunSucceeded"] == 0 and counts["RunFailed"] == 1 and counts["UsersFailed"] == 1
+    assert counts["Errors"] == 1 and counts["Rotations"] == 0
+    assert "CurrentKeyAgeDays" in emf.values(user)
+
+
+def test_a_rollback_is_counted(world, env, capsys):
+    world.seed_key(age_days=40, in_targets=True)
+    world.gitlab.inject(method="PUT", path="AWS_SECRET_ACCESS_KEY", status=403, times=None)
+    with pytest.raises(RotationRunFailed, match="rolled back"):
+        handler({}, CONTEXT)
+    run, _ = emf.documents(capsys.readouterr().out)
+    assert emf.values(run)["Rollbacks"] == 1 and emf.values(run)["RunFailed"] == 1
+
+
+def test_a_run_refused_before_it_starts_still_counts_as_failed(world, env, capsys):
+    with pytest.raises(BadEventError):
+        handler({"froce": True}, CONTEXT)
+    [run] = emf.documents(capsys.readouterr().out)
+    assert emf.values(run) == {"RunSucceeded": 0, "RunFailed": 1, "Errors": 1}
