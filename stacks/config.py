@@ -16,6 +16,7 @@ from aws_cdk import aws_logs as logs
 from .developer_key_revocation import DEFAULT_EXEMPT_TAG_KEY, DEFAULT_REVOCATION_SCHEDULE, MAX_WORKERS_LIMIT
 from .gitlab_key_rotation import DEFAULT_ROTATION_SCHEDULE
 from .notifications import check_email
+from .observability import MAX_ALARM_RANGE_HOURS
 from .targets import GitLabTarget, RotatedUser
 from .validation import check_at_least, check_cron, check_https_url, check_iam_name
 
@@ -28,6 +29,9 @@ _REGION = re.compile(r"\A[a-z]{2}(-[a-z]+)+-\d\Z")
 _STACK_NAME = re.compile(r"\A[A-Za-z][A-Za-z0-9-]{0,127}\Z")
 _VPC_ID = re.compile(r"\Avpc-[0-9a-f]{8,17}\Z")
 _SUBNET_ID = re.compile(r"\Asubnet-[0-9a-f]{8,17}\Z")
+# Slack ids as AWS Chatbot takes them: a workspace (team) id and a channel id.
+_SLACK_WORKSPACE = re.compile(r"\A[0-9A-Z]{1,255}\Z")
+_SLACK_CHANNEL = re.compile(r"\A[A-Za-z0-9]{1,255}\Z")
 _SECURITY_GROUP_ID = re.compile(r"\Asg-[0-9a-f]{8,17}\Z")
 _R = logs.RetentionDays
 # CloudWatch Logs accepts only these retention periods (days).
@@ -73,6 +77,7 @@ class RotationConfig:
     timeout_seconds: int
     memory_mb: int
     vpc: VpcConfig | None
+    heartbeat_hours: int | None
 
 
 @dataclass(frozen=True)
@@ -88,6 +93,13 @@ class RevocationConfig:
     dry_run: bool
     timeout_seconds: int
     memory_mb: int
+    heartbeat_hours: int | None
+
+
+@dataclass(frozen=True)
+class SlackConfig:
+    workspace_id: str
+    channel_id: str
 
 
 @dataclass(frozen=True)
@@ -98,6 +110,7 @@ class AppConfig:
     notification_email: str | None
     kms_key_arn: str | None
     log_retention_days: int
+    slack: SlackConfig | None
     gitlab: GitLabConfig
     rotation: RotationConfig
     revocation: RevocationConfig
@@ -179,7 +192,7 @@ def load_config(context: Mapping[str, object], base_dir: Path) -> AppConfig:
         context[CONTEXT_KEY],
         CONTEXT_KEY,
         {"stack_name", "account", "region", "notification_email", "kms_key_arn", "log_retention_days",
-         "gitlab", "rotation", "revocation"},
+         "notifications", "gitlab", "rotation", "revocation"},
     )  # fmt: skip
     retention = root.integer("log_retention_days", 90, 1)
     if retention not in RETENTION_BY_DAYS:
@@ -187,7 +200,7 @@ def load_config(context: Mapping[str, object], base_dir: Path) -> AppConfig:
     rotation = _rotation(root.section(
         "rotation",
         {"users", "schedule", "period_days", "grace_period_hours", "deletion_window_days", "notify_on_success",
-         "dry_run", "reserved_concurrency", "timeout_seconds", "memory_mb", "vpc"},
+         "dry_run", "reserved_concurrency", "timeout_seconds", "memory_mb", "vpc", "heartbeat_hours"},
     ))  # fmt: skip
     gitlab = _gitlab(root.section(
         "gitlab", {"url", "token_secret_arn", "ca_bundle_file", "rotate_token", "token_expiry_warning_days"}
@@ -205,12 +218,13 @@ def load_config(context: Mapping[str, object], base_dir: Path) -> AppConfig:
         notification_email=root.check("notification_email", lambda v, w: None if v is None else check_email(v, w), None),
         kms_key_arn=root.pattern("kms_key_arn", _KMS_KEY_ARN, "arn:aws:kms:eu-west-1:123456789012:key/<key id>", None),
         log_retention_days=retention,
+        slack=_slack(root.section("notifications", {"slack"})),
         gitlab=gitlab,
         rotation=rotation,
         revocation=_revocation(root.section(
             "revocation",
             {"enabled", "groups", "schedule", "exempt_users", "exempt_tag_key", "action", "min_key_age_days",
-             "max_workers", "dry_run", "timeout_seconds", "memory_mb"},
+             "max_workers", "dry_run", "timeout_seconds", "memory_mb", "heartbeat_hours"},
         )),  # fmt: skip
     )
 
@@ -269,6 +283,7 @@ def _rotation(section: _Section) -> RotationConfig:
         timeout_seconds=section.integer("timeout_seconds", 300, 30, 900),
         memory_mb=section.integer("memory_mb", 256, 128, 10240),
         vpc=vpc,
+        heartbeat_hours=_heartbeat_hours(section),
     )
 
 
@@ -328,4 +343,22 @@ def _revocation(section: _Section) -> RevocationConfig:
         dry_run=section.boolean("dry_run", False),
         timeout_seconds=section.integer("timeout_seconds", 600, 30, 900),
         memory_mb=section.integer("memory_mb", 512, 128, 10240),
+        heartbeat_hours=_heartbeat_hours(section),
+    )
+
+
+def _heartbeat_hours(section: _Section) -> int | None:
+    """None (derived from the schedule), 0 (no heartbeat alarm) or 1 to 168 hours."""
+    if section.get("heartbeat_hours", None) is None:
+        return None
+    return section.integer("heartbeat_hours", None, 0, MAX_ALARM_RANGE_HOURS)
+
+
+def _slack(section: _Section) -> SlackConfig | None:
+    if section.get("slack", None) is None:
+        return None
+    slack = section.section("slack", {"workspace_id", "channel_id"})
+    return SlackConfig(
+        workspace_id=slack.pattern("workspace_id", _SLACK_WORKSPACE, "T0123456789"),
+        channel_id=slack.pattern("channel_id", _SLACK_CHANNEL, "C0123456789"),
     )

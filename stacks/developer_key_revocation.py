@@ -6,6 +6,7 @@ import json
 from typing import Literal, Sequence
 
 from aws_cdk import Acknowledgment, ArnFormat, Duration, Stack, Token, Validations
+from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -16,6 +17,7 @@ from constructs import Construct
 from .assets import REVOCATION_HANDLER
 from .monitored_function import MonitoredFunction
 from .notifications import grant_publish, resolve_topic
+from .observability import job_metric
 from .validation import check_at_least, check_cron, check_iam_name
 
 DEFAULT_REVOCATION_SCHEDULE = "cron(55 23 ? * FRI *)"
@@ -45,9 +47,11 @@ class DeveloperKeyRevocation(Construct):
     :param reserved_concurrent_executions: default None (reserve nothing).
     :param timeout: default 10 minutes. :param memory_size: MB, default 512.
     :param log_retention: default three months.
+    :param heartbeat_hours: the heartbeat alarm's window: None (default) derives it from the
+        schedule (7 UTC days for a weekly one), 1 to 168 hours sets it, 0 turns the alarm off.
 
     Created resources: ``function``, ``role``, ``rule``, ``topic``, ``dead_letter_queue``,
-    ``log_group``, ``alarms``.
+    ``log_group``, ``alarms`` (errors, failed runs, heartbeat), ``dashboard``.
     """
 
     def __init__(
@@ -71,6 +75,7 @@ class DeveloperKeyRevocation(Construct):
         timeout: Duration = Duration.minutes(10),
         memory_size: int = 512,
         log_retention: logs.RetentionDays = logs.RetentionDays.THREE_MONTHS,
+        heartbeat_hours: int | None = None,
     ):
         super().__init__(scope, id_)
         groups = _names(groups, "groups", max_length=128)
@@ -120,13 +125,15 @@ class DeveloperKeyRevocation(Construct):
             log_retention=log_retention,
             layers=[],  # the revocation code needs boto3 only, which the runtime provides
             encryption_key=encryption_key,
+            heartbeat_hours=heartbeat_hours,
         )
         self.function = job.function
         self.role = job.role
         self.rule = job.rule
         self.log_group = job.log_group
         self.dead_letter_queue = job.dead_letter_queue
-        self.alarms = [job.errors_alarm, job.dead_letter_alarm]
+        self.alarms = job.alarms
+        self.dashboard = self._dashboard()
 
         stack = Stack.of(self)
         self.role.add_to_principal_policy(
@@ -169,6 +176,31 @@ class DeveloperKeyRevocation(Construct):
                 )
             )
         grant_publish(self.topic, self.role)
+
+    def _dashboard(self) -> cloudwatch.Dashboard:
+        fn, day = self.function, Duration.days(1)
+        dashboard = cloudwatch.Dashboard(self, "Dashboard", default_interval=Duration.days(56))
+        dashboard.add_widgets(
+            cloudwatch.AlarmStatusWidget(title="Key revocation alarms", alarms=self.alarms, width=24, height=3)
+        )
+        dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="Runs per day",
+                left=[
+                    job_metric(fn, "RunSucceeded", period=day, label="succeeded"),
+                    job_metric(fn, "RunFailed", period=day, label="failed"),
+                    job_metric(fn, "Errors", period=day, label="errors"),
+                ],
+                width=12,
+            ),
+            cloudwatch.GraphWidget(
+                title="Keys revoked and members scanned per day",
+                left=[job_metric(fn, "KeysRevoked", period=day, label="keys revoked")],
+                right=[job_metric(fn, "MembersScanned", period=day, label="members scanned")],
+                width=12,
+            ),
+        )
+        return dashboard
 
 
 def _json_list(names: list[str]) -> str:

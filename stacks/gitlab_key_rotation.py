@@ -22,6 +22,8 @@ from .assets import ROTATION_HANDLER
 from .ca_bundle_layer import CA_BUNDLE_PATH, GitLabCaBundleLayer
 from .monitored_function import ARCHITECTURE, RUNTIME, MonitoredFunction
 from .notifications import grant_publish, resolve_topic
+from .observability import job_metric
+from .schedule_gaps import UnsupportedSchedule, longest_gap
 from .requests_layer import RequestsLayer
 from .targets import RotatedUser
 from .validation import check_at_least, check_cron, check_https_url
@@ -30,7 +32,9 @@ DEFAULT_ROTATION_SCHEDULE = "cron(0 6-18 ? * MON-FRI *)"
 # The value the created token secret starts with; the rotation Lambda recognises it and asks the
 # operator to put the real token in (README, "Deploy").
 GITLAB_TOKEN_PLACEHOLDER = "PLACEHOLDER: put the GitLab token here, see the README section Deploy"
-TOKEN_EXPIRY_EVENT = "gitlab_token_expiring"
+# The key-age alarm fires when a user's current key is older than the period + the grace period
+# + this + the schedule's longest gap (a key that became due just before a silent weekend).
+KEY_AGE_MARGIN_DAYS = 1
 
 _KEY_ACTIONS = [
     "iam:ListAccessKeys",
@@ -95,9 +99,12 @@ class GitLabKeyRotation(Construct):
     :param requests_layer: a layer providing ``requests``; default: a new ``RequestsLayer``.
     :param timeout: default 5 minutes. :param memory_size: MB, default 256.
     :param log_retention: default three months.
+    :param heartbeat_hours: the heartbeat alarm's window: None (default) derives it from the
+        schedule (62 hours for the default one), 1 to 168 sets it, 0 turns the alarm off.
 
     Created resources: ``function``, ``role``, ``rule``, ``token_secret``, ``state_secrets`` (by IAM
-    user name), ``topic``, ``dead_letter_queue``, ``log_group``, ``alarms``.
+    user name), ``topic``, ``dead_letter_queue``, ``log_group``, ``alarms`` (errors, failed runs,
+    heartbeat, key age, token expiry), ``key_age_alarm``, ``token_expiry_alarm``, ``dashboard``.
     """
 
     def __init__(
@@ -128,6 +135,7 @@ class GitLabKeyRotation(Construct):
         timeout: Duration = Duration.minutes(5),
         memory_size: int = 256,
         log_retention: logs.RetentionDays = logs.RetentionDays.THREE_MONTHS,
+        heartbeat_hours: int | None = None,
     ):
         super().__init__(scope, id_)
         users = _check_users(users)
@@ -234,6 +242,7 @@ class GitLabKeyRotation(Construct):
             vpc=vpc,
             vpc_subnets=vpc_subnets,
             security_groups=security_groups,
+            heartbeat_hours=heartbeat_hours,
         )
         self.function = job.function
         self.role = job.role
@@ -271,8 +280,13 @@ class GitLabKeyRotation(Construct):
         grant_publish(self.topic, self.role)
 
         self.token_expiry_alarm = self._token_expiry_alarm(token_expiry_warning_days)
-        self.token_expiry_alarm.add_alarm_action(cloudwatch_actions.SnsAction(self.topic))
-        self.alarms = [job.errors_alarm, job.dead_letter_alarm, self.token_expiry_alarm]
+        self.key_age_alarm = self._key_age_alarm(
+            rotation_period_days + grace_period_hours / 24 + _schedule_margin_days(schedule.expression_string)
+        )
+        self.alarms = [*job.alarms, self.key_age_alarm, self.token_expiry_alarm]
+        for alarm in (self.key_age_alarm, self.token_expiry_alarm):
+            alarm.add_alarm_action(cloudwatch_actions.SnsAction(self.topic))
+        self.dashboard = self._dashboard(users)
 
     def _grant_secret_key_use(self, key: kms.IKey) -> None:
         """What Secrets Manager needs of a customer-managed key on the caller's behalf: Decrypt to
@@ -286,16 +300,7 @@ class GitLabKeyRotation(Construct):
         )
 
     def _token_expiry_alarm(self, warning_days: int) -> cloudwatch.Alarm:
-        """Alarm while the Lambda logs ``{"event": "gitlab_token_expiring", "days_left": N}``."""
-        metric_filter = logs.MetricFilter(
-            self,
-            "TokenDaysLeft",
-            log_group=self.log_group,
-            filter_pattern=logs.FilterPattern.string_value("$.event", "=", TOKEN_EXPIRY_EVENT),
-            metric_namespace=f"GitLabKeyRotation/{self.node.path}",
-            metric_name="GitLabTokenDaysLeft",
-            metric_value="$.days_left",
-        )
+        """Alarm while the runs report ``GitLabTokenDaysLeft`` at or under the warning threshold."""
         return cloudwatch.Alarm(
             self,
             "TokenExpiryAlarm",
@@ -303,12 +308,81 @@ class GitLabKeyRotation(Construct):
                 f"The GitLab token expires in {warning_days} days or less: create a new token (scope api) and put it "
                 "into the token secret as {\"GITLAB_TOKEN\": \"...\"}."
             ),
-            metric=metric_filter.metric(period=Duration.days(1), statistic="Minimum"),
+            metric=job_metric(self.function, "GitLabTokenDaysLeft", statistic="Minimum", period=Duration.days(1)),
             threshold=warning_days,
             evaluation_periods=1,
             comparison_operator=cloudwatch.ComparisonOperator.LESS_THAN_OR_EQUAL_TO_THRESHOLD,
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
+
+    def _key_age_alarm(self, threshold_days: float) -> cloudwatch.Alarm:
+        """Alarm when the oldest current key of any user (``CurrentKeyAgeDays`` without the user
+        dimension: the maximum over the users) is older than ``threshold_days``."""
+        threshold_days = round(threshold_days, 2)
+        return cloudwatch.Alarm(
+            self,
+            "KeyAgeAlarm",
+            alarm_description=(
+                f"A rotated user's current access key is older than {threshold_days} days (period + grace + margin): "
+                "the runs happen but do not rotate it (a blocked or failing rotation, a target that refuses the key). "
+                "The dashboard shows which user; its last run summary says why. See the README section 'Operating it'."
+            ),
+            metric=job_metric(self.function, "CurrentKeyAgeDays", statistic="Maximum"),
+            threshold=threshold_days,
+            evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,  # no run: the heartbeat's business
+        )
+
+    def _dashboard(self, users: tuple[RotatedUser, ...]) -> cloudwatch.Dashboard:
+        fn = self.function
+        dashboard = cloudwatch.Dashboard(self, "Dashboard", default_interval=Duration.days(14))
+        dashboard.add_widgets(
+            cloudwatch.AlarmStatusWidget(title="Key rotation alarms", alarms=self.alarms, width=24, height=3)
+        )
+        dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="Runs per hour",
+                left=[
+                    job_metric(fn, "RunSucceeded", label="succeeded"),
+                    job_metric(fn, "RunFailed", label="failed"),
+                    job_metric(fn, "UsersFailed", label="users failed"),
+                ],
+                width=8,
+            ),
+            cloudwatch.GraphWidget(
+                title="Rotations and rollbacks",
+                left=[job_metric(fn, "Rotations", label="rotations"), job_metric(fn, "Rollbacks", label="rollbacks")],
+                right=[job_metric(fn, "GitLabRequests", label="GitLab requests")],
+                width=8,
+            ),
+            cloudwatch.GraphWidget(
+                title="GitLab token days left",
+                left=[job_metric(fn, "GitLabTokenDaysLeft", statistic="Minimum", label="days left")],
+                left_annotations=[self.token_expiry_alarm.to_annotation()],
+                width=8,
+            ),
+        )
+        dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="Current key age per user (days)",
+                left=[
+                    job_metric(fn, "CurrentKeyAgeDays", statistic="Maximum", label=user.iam_user, IamUser=user.iam_user)
+                    for user in users
+                ],
+                left_annotations=[self.key_age_alarm.to_annotation()],
+                width=24,
+            )
+        )
+        return dashboard
+
+
+def _schedule_margin_days(expression: str) -> float:
+    try:
+        gap = longest_gap(expression)
+    except UnsupportedSchedule:  # rate(): runs at least that often; a day of margin is plenty
+        return KEY_AGE_MARGIN_DAYS
+    return KEY_AGE_MARGIN_DAYS + round(gap.total_seconds() / 86400, 2)
 
 
 def _check_users(users: Sequence[RotatedUser]) -> tuple[RotatedUser, ...]:

@@ -14,13 +14,14 @@ from constructs import Construct
 from .config import RETENTION_BY_DAYS, AppConfig, VpcConfig
 from .developer_key_revocation import DeveloperKeyRevocation
 from .gitlab_key_rotation import GitLabKeyRotation
-from .notifications import resolve_topic
+from .notifications import resolve_topic, slack_channel
 
 
 class KeyRotationStack(Stack):
     """``GitLabKeyRotation`` (construct id ``Rotation``) and, unless disabled,
-    ``DeveloperKeyRevocation`` (``Revocation``), sharing one SNS topic; the revocation role is
-    denied any key change on the rotation users."""
+    ``DeveloperKeyRevocation`` (``Revocation``), sharing one SNS topic (and, with
+    ``notifications.slack``, an AWS Chatbot Slack channel on it); the revocation role is denied
+    any key change on the rotation users."""
 
     def __init__(self, scope: Construct, id_: str, *, config: AppConfig, **kwargs: Any):
         super().__init__(scope, id_, **kwargs)
@@ -31,6 +32,17 @@ class KeyRotationStack(Stack):
             self, "Notifications", topic=None, email=config.notification_email, encryption_key=encryption_key
         )
         retention = RETENTION_BY_DAYS[config.log_retention_days]
+        self.slack_channel = (
+            slack_channel(
+                self,
+                "SlackChannel",
+                topic=self.topic,
+                workspace_id=config.slack.workspace_id,
+                channel_id=config.slack.channel_id,
+            )
+            if config.slack
+            else None
+        )
 
         rotation, gitlab = config.rotation, config.gitlab
         vpc_props = _vpc_props(self, rotation.vpc) if rotation.vpc else {}
@@ -59,6 +71,7 @@ class KeyRotationStack(Stack):
             timeout=Duration.seconds(rotation.timeout_seconds),
             memory_size=rotation.memory_mb,
             log_retention=retention,
+            heartbeat_hours=rotation.heartbeat_hours,
             **vpc_props,
         )
 
@@ -81,6 +94,7 @@ class KeyRotationStack(Stack):
                 timeout=Duration.seconds(revocation.timeout_seconds),
                 memory_size=revocation.memory_mb,
                 log_retention=retention,
+                heartbeat_hours=revocation.heartbeat_hours,
             )
             if revocation.enabled
             else None

@@ -4,7 +4,8 @@ Used by both ``GitLabKeyRotation`` and ``DeveloperKeyRevocation``: its own role 
 policy (log permissions on its own log group only), an explicit log group with retention, JSON
 logs, asynchronous retries off with an SSL-only encrypted SQS queue as on-failure destination
 (the rule's undeliverable events land there too), an EventBridge rule, and alarms on the
-function's errors and on the queue.
+function's errors, on the queue and, when the job stops succeeding at all, a heartbeat
+(``stacks.observability``).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from .assets import lambda_code
+from .observability import heartbeat_alarm, heartbeat_window
 
 RUNTIME = lambda_.Runtime.PYTHON_3_14
 ARCHITECTURE = lambda_.Architecture.ARM_64
@@ -71,7 +73,8 @@ class MonitoredFunction(Construct):
     """A function from the shared ``lambda_src`` asset, run by ``schedule``, watched by alarms.
 
     Created resources: ``role``, ``log_group``, ``dead_letter_queue``, ``function``, ``rule``,
-    ``errors_alarm``, ``dead_letter_alarm``.
+    ``errors_alarm``, ``dead_letter_alarm``, ``heartbeat_alarm`` (None with ``heartbeat_hours=0``).
+    ``alarms`` lists those that exist.
     """
 
     def __init__(
@@ -94,9 +97,11 @@ class MonitoredFunction(Construct):
         vpc: ec2.IVpc | None = None,
         vpc_subnets: ec2.SubnetSelection | None = None,
         security_groups: Sequence[ec2.ISecurityGroup] | None = None,
+        heartbeat_hours: int | None = None,
     ):
         super().__init__(scope, id_)
         job = _job_name(handler)
+        window = heartbeat_window(schedule.expression_string, heartbeat_hours, "heartbeat_hours")
         size = environment_size(environment, unresolved_environment)
         if size > ENVIRONMENT_LIMIT_BYTES:
             biggest = max(environment, key=lambda k: environment_size({k: environment[k]}, unresolved_environment))
@@ -223,7 +228,15 @@ class MonitoredFunction(Construct):
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
-        for alarm in (self.errors_alarm, self.dead_letter_alarm):
+        self.heartbeat_alarm = (
+            heartbeat_alarm(
+                self, "HeartbeatAlarm", function=self.function, job=job, period=window[0], evaluation_periods=window[1]
+            )
+            if window
+            else None
+        )
+        self.alarms = [a for a in (self.errors_alarm, self.dead_letter_alarm, self.heartbeat_alarm) if a is not None]
+        for alarm in self.alarms:
             alarm.add_alarm_action(alarm_action)
 
 

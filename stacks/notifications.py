@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 
-from aws_cdk import Acknowledgment, Validations
+from aws_cdk import Acknowledgment, Names, Validations
+from aws_cdk import aws_chatbot as chatbot
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
@@ -68,3 +69,23 @@ def resolve_topic(
     if email is not None:
         topic.add_subscription(subscriptions.EmailSubscription(check_email(email, "notification_email")))
     return topic
+
+
+def slack_channel(
+    scope: Construct, id_: str, *, topic: sns.ITopic, workspace_id: str, channel_id: str
+) -> chatbot.SlackChannelConfiguration:
+    """An AWS Chatbot Slack channel that receives everything published to ``topic`` (alarms and the
+    functions' messages). Its role has no permissions and its guardrail is ``ReadOnlyAccess``:
+    nobody in the channel can change anything in the account through it. The workspace must be
+    authorized for AWS Chatbot once, in its console, before the deploy."""
+    channel = chatbot.SlackChannelConfiguration(
+        scope,
+        id_,
+        slack_channel_configuration_name=Names.unique_resource_name(scope, max_length=100) + "-" + id_,
+        slack_workspace_id=workspace_id,
+        slack_channel_id=channel_id,
+        notification_topics=[topic],
+        guardrail_policies=[iam.ManagedPolicy.from_aws_managed_policy_name("ReadOnlyAccess")],
+        logging_level=chatbot.LoggingLevel.ERROR,
+    )
+    return channel

@@ -69,7 +69,8 @@ def build_variants(app: cdk.App, pem_file: Path) -> list[cdk.Stack]:
         region="eu-west-1",
         kms_key_arn="arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
         gitlab={"token_secret_arn": TOKEN_ARN, "ca_bundle_file": str(pem_file)},
-        rotation={"reserved_concurrency": 0, "vpc": {"vpc_id": "vpc-0123456789abcdef0", "subnet_ids": ["subnet-0123456789abcdef0"], "security_group_ids": ["sg-0123456789abcdef0"]}},
+        notifications={"slack": {"workspace_id": "T0123ABCD", "channel_id": "C0123ABCDEF"}},
+        rotation={"reserved_concurrency": 0, "heartbeat_hours": 30, "vpc": {"vpc_id": "vpc-0123456789abcdef0", "subnet_ids": ["subnet-0123456789abcdef0"], "security_group_ids": ["sg-0123456789abcdef0"]}},
         revocation={"enabled": False},
     )
     return [stack, KeyRotationStack(app, "FromConfig", config=configured, env=ENV)]
@@ -101,7 +102,8 @@ def test_cdk_nag_has_no_unacknowledged_finding(synth: Synthesis) -> None:
 
 @pytest.mark.parametrize("stack_name", ["Variants", "FromConfig"])
 def test_cfn_lint_has_no_error(synth: Synthesis, stack_name: str) -> None:
-    errors, _ = lint(synth.template_text(stack_name))
+    # FromConfig is pinned to eu-west-1 and has a Slack channel (AWS Chatbot is not in every region)
+    errors, _ = lint(synth.template_text(stack_name), regions=["eu-west-1"] if stack_name == "FromConfig" else None)
     assert errors == []
 
 
@@ -213,8 +215,24 @@ def test_key_rotation_stack_from_config_with_vpc_kms_and_existing_secret(synth: 
     assert fn["Environment"]["Variables"]["GITLAB_TOKEN_SECRET_ARN"] == TOKEN_ARN
     assert not resources(template, "AWS::SecretsManager::Secret").keys() - {k for k in template["Resources"] if "State" in k}
     assert len(resources(template, "AWS::Lambda::Function")) == 1  # revocation disabled
-    topic = next(iter(resources(template, "AWS::SNS::Topic").values()))
+    topic_id, topic = next(iter(resources(template, "AWS::SNS::Topic").items()))
     assert topic["Properties"]["KmsMasterKeyId"].startswith("arn:aws:kms:")
+    (heartbeat,) = [v["Properties"] for k, v in resources(template, "AWS::CloudWatch::Alarm").items() if "Heartbeat" in k]
+    assert (heartbeat["Period"], heartbeat["EvaluationPeriods"]) == (3600, 30)  # rotation.heartbeat_hours
+
+
+def test_slack_channel_gets_the_topic_with_a_read_only_guardrail(synth: Synthesis) -> None:
+    template = synth.template("FromConfig")
+    ((topic_id, _),) = resources(template, "AWS::SNS::Topic").items()
+    (channel,) = resources(template, "AWS::Chatbot::SlackChannelConfiguration").values()
+    props = channel["Properties"]
+    assert (props["SlackWorkspaceId"], props["SlackChannelId"]) == ("T0123ABCD", "C0123ABCDEF")
+    assert props["SnsTopicArns"] == [{"Ref": topic_id}]
+    assert props["GuardrailPolicies"] == [{"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":iam::aws:policy/ReadOnlyAccess"]]}]
+    (role,) = [r for k, r in resources(template, "AWS::IAM::Role").items() if k.startswith("SlackChannel")]
+    assert role["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": "chatbot.amazonaws.com"}
+    assert "ManagedPolicyArns" not in role["Properties"] and "Policies" not in role["Properties"]
+    assert not [p for p in resources(template, "AWS::IAM::Policy").values() if p["Properties"]["Roles"][0]["Ref"].startswith("SlackChannel")]
 
 
 # ---- props refused before synthesis -------------------------------------------------------------
@@ -243,6 +261,11 @@ def stack() -> cdk.Stack:
         ({"vpc_subnets": ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS)}, r"vpc_subnets and security_groups need vpc"),
         ({"reserved_concurrent_executions": 0}, r"reserved_concurrent_executions must be None \(reserve nothing\) or at least 1, got 0"),
         ({"notification_email": "nobody"}, r"notification_email must be an e-mail address"),
+        ({"heartbeat_hours": 169}, r"heartbeat_hours must be 0 \(no heartbeat alarm\) or 1 to 168 hours .*got 169"),
+        (
+            {"schedule": events.Schedule.expression("cron(0 6 1 * ? *)")},
+            r"the schedule 'cron\(0 6 1 \* \? \*\)' can stay silent for 30 whole days, longer than CloudWatch can watch .*set heartbeat_hours",
+        ),
         (
             {"rotate_gitlab_token": True, "reserved_concurrent_executions": None},
             r"rotate_gitlab_token needs reserved_concurrent_executions=1 .*reuse detection.*; got None",

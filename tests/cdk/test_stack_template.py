@@ -57,8 +57,9 @@ def test_resource_counts(template: Template) -> None:
         "AWS::Events::Rule": 2,
         "AWS::SQS::Queue": 2,
         "AWS::Logs::LogGroup": 2,
-        "AWS::Logs::MetricFilter": 1,
-        "AWS::CloudWatch::Alarm": 5,
+        "AWS::Logs::MetricFilter": 0,
+        "AWS::CloudWatch::Alarm": 8,
+        "AWS::CloudWatch::Dashboard": 2,
         "AWS::SNS::Topic": 1,
         "AWS::SNS::Subscription": 1,
         "AWS::IAM::ManagedPolicy": 0,
@@ -236,35 +237,73 @@ def test_alarms_go_to_the_topic(raw: dict) -> None:
         ("AWS/Lambda", "Errors"),
         ("AWS/SQS", "ApproximateNumberOfMessagesVisible"),
         ("AWS/SQS", "ApproximateNumberOfMessagesVisible"),
-        ("GitLabKeyRotation/KeyRotationStack/Rotation", "GitLabTokenDaysLeft"),
+        ("GitLabKeyRotation", "CurrentKeyAgeDays"),
+        ("GitLabKeyRotation", "GitLabTokenDaysLeft"),
+        ("GitLabKeyRotation", "RunSucceeded"),
+        ("GitLabKeyRotation", "RunSucceeded"),
     ]
 
 
-def test_token_expiry_metric_filter_and_alarm(template: Template) -> None:
-    template.has_resource_properties(
-        "AWS::Logs::MetricFilter",
-        {
-            "FilterPattern": '{ $.event = "gitlab_token_expiring" }',
-            "MetricTransformations": [
-                {
-                    "MetricName": "GitLabTokenDaysLeft",
-                    "MetricNamespace": "GitLabKeyRotation/KeyRotationStack/Rotation",
-                    "MetricValue": "$.days_left",
-                }
-            ],
-        },
-    )
-    template.has_resource_properties(
-        "AWS::CloudWatch::Alarm",
-        {
-            "MetricName": "GitLabTokenDaysLeft",
-            "Statistic": "Minimum",
-            "Period": 86400,
-            "Threshold": 30,
-            "ComparisonOperator": "LessThanOrEqualToThreshold",
-            "TreatMissingData": "notBreaching",
-        },
-    )
+def _alarm(raw: dict, id_part: str) -> dict:
+    (found,) = [v["Properties"] for k, v in resources(raw, "AWS::CloudWatch::Alarm").items() if id_part in k]
+    return found
+
+
+def _function_ref(raw: dict, name_part: str) -> dict:
+    return {"Ref": logical_id(raw, "AWS::Lambda::Function", name_part)}
+
+
+def test_token_expiry_alarm_reads_the_runs_metric(raw: dict) -> None:
+    alarm = _alarm(raw, "RotationTokenExpiryAlarm")
+    assert alarm["Namespace"] == "GitLabKeyRotation" and alarm["MetricName"] == "GitLabTokenDaysLeft"
+    assert alarm["Dimensions"] == [{"Name": "Function", "Value": _function_ref(raw, "RotationJobFunction")}]
+    assert (alarm["Statistic"], alarm["Period"], alarm["Threshold"]) == ("Minimum", 86400, 30)
+    assert alarm["ComparisonOperator"] == "LessThanOrEqualToThreshold" and alarm["TreatMissingData"] == "notBreaching"
+
+
+@pytest.mark.parametrize(
+    ("id_part", "function_part", "period", "periods"),
+    [
+        # cron(0 6-18 ? * MON-FRI *): 59 silent UTC hours from Friday 19:00 to Monday 05:00, + 1, + a 2-hour margin
+        ("RotationJobHeartbeatAlarm", "RotationJobFunction", 3600, 62),
+        # cron(55 23 ? * FRI *): 6 silent UTC days between Fridays, + 1: CloudWatch's 7-day limit exactly
+        ("RevocationJobHeartbeatAlarm", "RevocationJobFunction", 86400, 7),
+    ],
+)
+def test_heartbeats_treat_silence_as_breaching(raw: dict, id_part: str, function_part: str, period: int, periods: int) -> None:
+    alarm = _alarm(raw, id_part)
+    assert alarm["MetricName"] == "RunSucceeded" and alarm["Statistic"] == "Sum"
+    assert alarm["Dimensions"] == [{"Name": "Function", "Value": _function_ref(raw, function_part)}]
+    assert (alarm["Period"], alarm["EvaluationPeriods"], alarm["DatapointsToAlarm"]) == (period, periods, periods)
+    assert alarm["Period"] * alarm["EvaluationPeriods"] <= 7 * 86400  # CloudWatch's limit
+    assert alarm["ComparisonOperator"] == "LessThanThreshold" and alarm["Threshold"] == 1
+    assert alarm["TreatMissingData"] == "breaching"
+    assert alarm["EvaluationWindow"] == {"WallClockWindow": {"Timezone": "UTC"}}
+
+
+def test_key_age_alarm_fires_past_period_grace_and_the_longest_gap(raw: dict) -> None:
+    alarm = _alarm(raw, "RotationKeyAgeAlarm")
+    assert alarm["MetricName"] == "CurrentKeyAgeDays" and alarm["Statistic"] == "Maximum"
+    assert alarm["Dimensions"] == [{"Name": "Function", "Value": _function_ref(raw, "RotationJobFunction")}]
+    # 30 days + 24 hours of grace + 1 day + the schedule's longest gap (60 hours over the weekend)
+    assert alarm["Threshold"] == 30 + 1 + 1 + 2.5 and alarm["ComparisonOperator"] == "GreaterThanThreshold"
+    assert alarm["TreatMissingData"] == "notBreaching"
+
+
+def test_dashboards_show_runs_key_ages_revocations_token_and_the_alarms(raw: dict) -> None:
+    bodies = {
+        k: json.dumps(v["Properties"]["DashboardBody"]) for k, v in resources(raw, "AWS::CloudWatch::Dashboard").items()
+    }
+    (rotation,) = [b for k, b in bodies.items() if k.startswith("Rotation")]
+    (revocation,) = [b for k, b in bodies.items() if k.startswith("Revocation")]
+    for metric in ("RunSucceeded", "RunFailed", "Rotations", "Rollbacks", "GitLabTokenDaysLeft", "CurrentKeyAgeDays"):
+        assert metric in rotation
+    assert 'IamUser\\",\\"ci-deployer' in rotation  # one line per user
+    for metric in ("RunSucceeded", "RunFailed", "KeysRevoked", "MembersScanned"):
+        assert metric in revocation
+    for alarm_id in ("ErrorsAlarm", "FailedRunsAlarm", "HeartbeatAlarm", "KeyAgeAlarm", "TokenExpiryAlarm"):
+        assert logical_id(raw, "AWS::CloudWatch::Alarm", "Rotation" + ("Job" if alarm_id[0] in "EFH" else "") + alarm_id) in rotation
+    assert logical_id(raw, "AWS::CloudWatch::Alarm", "RevocationJobHeartbeatAlarm") in revocation
 
 
 def test_topic_is_ssl_only_with_the_configured_email(template: Template) -> None:
