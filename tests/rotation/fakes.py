@@ -282,6 +282,11 @@ class FakeGitLab(FakePort):
         self.info = TokenInfo(1, "rotation-bot", scopes, True, False, today + timedelta(days=200))
         self.token = "glpat-" + secrets.token_urlsafe(20)
 
+    @property
+    def requests_sent(self) -> int:
+        """One request per call, as if no call were retried."""
+        return sum(self.calls.values())
+
     def _where(self, target: GitLabTarget, key: str) -> tuple[str, str, str, str]:
         if (target.kind, target.id) not in self.containers:
             raise GitLabNotFoundError(f"{target.kind} {target.id} does not exist", 404)
