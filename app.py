@@ -10,7 +10,8 @@ from pathlib import Path
 import aws_cdk as cdk
 
 from gitlab_key_rotation.config import CONTEXT_KEY, ConfigError, load_config
-from gitlab_key_rotation.key_rotation_stack import KeyRotationStack
+from gitlab_key_rotation.key_rotation_stack import KeyRotationStack, member_stack_props
+from gitlab_key_rotation.organization import MemberRolesStack
 
 
 def main() -> None:
@@ -27,6 +28,15 @@ def main() -> None:
         env=env,
         description="Rotates IAM machine-user keys into GitLab CI/CD variables and revokes developer keys weekly",
     )
+    if config.reaches_members:
+        # The member roles as a plain stack, for an account outside the StackSet's OUs (or without
+        # AWS Organizations): cdk deploy <member_stack_name> --parameters ... in that account.
+        MemberRolesStack(
+            app,
+            config.organization.member_stack_name,
+            description="Roles that the hub's key rotation and revocation functions assume in this account",
+            **member_stack_props(config),
+        )
     app.synth()
 
 

@@ -13,10 +13,16 @@ from typing import Callable, Mapping, TypeVar
 
 from aws_cdk import aws_logs as logs
 
-from .developer_key_revocation import DEFAULT_EXEMPT_TAG_KEY, DEFAULT_REVOCATION_SCHEDULE, MAX_WORKERS_LIMIT
+from .developer_key_revocation import (
+    ACCOUNT_WORKERS_LIMIT,
+    DEFAULT_EXEMPT_TAG_KEY,
+    DEFAULT_REVOCATION_SCHEDULE,
+    MAX_WORKERS_LIMIT,
+)
 from .gitlab_key_rotation import DEFAULT_ROTATION_SCHEDULE
 from .notifications import check_email
 from .observability import MAX_ALARM_RANGE_HOURS
+from .organization import DEFAULT_MEMBER_ROLE_NAME, check_account_ids, check_member_role_name, check_ou_ids
 from .targets import GitLabTarget, RotatedUser
 from .validation import check_at_least, check_cron, check_https_url, check_iam_name
 
@@ -94,12 +100,24 @@ class RevocationConfig:
     timeout_seconds: int
     memory_mb: int
     heartbeat_hours: int | None
+    accounts: tuple[str, ...] | str | None = None
+    organizational_unit_ids: tuple[str, ...] = ()
+    exclude_accounts: tuple[str, ...] = ()
+    account_workers: int = 4
 
 
 @dataclass(frozen=True)
 class SlackConfig:
     workspace_id: str
     channel_id: str
+
+
+@dataclass(frozen=True)
+class OrganizationConfig:
+    member_role_name: str
+    deploy_to_ou_ids: tuple[str, ...]
+    call_as: str
+    member_stack_name: str
 
 
 @dataclass(frozen=True)
@@ -114,6 +132,14 @@ class AppConfig:
     gitlab: GitLabConfig
     rotation: RotationConfig
     revocation: RevocationConfig
+    organization: OrganizationConfig
+
+    @property
+    def reaches_members(self) -> bool:
+        """Whether a function works in other accounts (users with ``account``, ``revocation.accounts``)."""
+        return any(user.account for user in self.rotation.users) or (
+            self.revocation.enabled and self.revocation.accounts is not None
+        )
 
 
 T = TypeVar("T")
@@ -192,7 +218,7 @@ def load_config(context: Mapping[str, object], base_dir: Path) -> AppConfig:
         context[CONTEXT_KEY],
         CONTEXT_KEY,
         {"stack_name", "account", "region", "notification_email", "kms_key_arn", "log_retention_days",
-         "notifications", "gitlab", "rotation", "revocation"},
+         "notifications", "gitlab", "rotation", "revocation", "organization"},
     )  # fmt: skip
     retention = root.integer("log_retention_days", 90, 1)
     if retention not in RETENTION_BY_DAYS:
@@ -211,8 +237,19 @@ def load_config(context: Mapping[str, object], base_dir: Path) -> AppConfig:
             "overlap: a run still using the old token while another rotates it makes GitLab revoke the new one), "
             f"got {rotation.reserved_concurrency or 0}"
         )
-    return AppConfig(
-        stack_name=root.pattern("stack_name", _STACK_NAME, "KeyRotationStack", "KeyRotationStack"),
+    revocation = _revocation(root.section(
+        "revocation",
+        {"enabled", "groups", "schedule", "exempt_users", "exempt_tag_key", "action", "min_key_age_days",
+         "max_workers", "dry_run", "timeout_seconds", "memory_mb", "accounts", "organizational_unit_ids",
+         "exclude_accounts", "account_workers", "heartbeat_hours"},
+    ))  # fmt: skip
+    stack_name = root.pattern("stack_name", _STACK_NAME, "KeyRotationStack", "KeyRotationStack")
+    organization = _organization(
+        root.section("organization", {"member_role_name", "deploy_to_ou_ids", "call_as", "member_stack_name"}),
+        stack_name,
+    )
+    config = AppConfig(
+        stack_name=stack_name,
         account=root.pattern("account", _ACCOUNT, "123456789012", None),
         region=root.pattern("region", _REGION, "eu-west-1", None),
         notification_email=root.check("notification_email", lambda v, w: None if v is None else check_email(v, w), None),
@@ -221,11 +258,26 @@ def load_config(context: Mapping[str, object], base_dir: Path) -> AppConfig:
         slack=_slack(root.section("notifications", {"slack"})),
         gitlab=gitlab,
         rotation=rotation,
-        revocation=_revocation(root.section(
-            "revocation",
-            {"enabled", "groups", "schedule", "exempt_users", "exempt_tag_key", "action", "min_key_age_days",
-             "max_workers", "dry_run", "timeout_seconds", "memory_mb", "heartbeat_hours"},
-        )),  # fmt: skip
+        revocation=revocation,
+        organization=organization,
+    )
+    if organization.deploy_to_ou_ids and not config.reaches_members:
+        raise ConfigError(
+            f"{root.path('organization.deploy_to_ou_ids')} deploys member roles, but no function works in another "
+            "account: give rotation users an 'account', or set revocation.accounts"
+        )
+    return config
+
+
+def _organization(section: _Section, stack_name: str) -> OrganizationConfig:
+    call_as = section.get("call_as", "SELF")
+    if call_as not in ("SELF", "DELEGATED_ADMIN"):
+        raise ConfigError(f"{section.path('call_as')} must be 'SELF' or 'DELEGATED_ADMIN', got {call_as!r}")
+    return OrganizationConfig(
+        member_role_name=section.check("member_role_name", check_member_role_name, DEFAULT_MEMBER_ROLE_NAME),
+        deploy_to_ou_ids=section.check("deploy_to_ou_ids", lambda v, w: check_ou_ids(v, w, allow_root=True), []),
+        call_as=call_as,
+        member_stack_name=section.pattern("member_stack_name", _STACK_NAME, "KeyRotationMember", f"{stack_name}Member"),
     )
 
 
@@ -252,7 +304,7 @@ def _rotation(section: _Section) -> RotationConfig:
     users_value = section.get("users")
     if not isinstance(users_value, list) or not users_value:
         raise ConfigError(f"{section.path('users')} must be a non-empty list of IAM machine users, got {users_value!r}")
-    users = tuple(_user(_Section(u, f"{section.path('users')}[{i}]", {"iam_user", "iam_path", "targets"}))
+    users = tuple(_user(_Section(u, f"{section.path('users')}[{i}]", {"iam_user", "iam_path", "targets", "account"}))
                   for i, u in enumerate(users_value))  # fmt: skip
     period_days = section.integer("period_days", 30, 1)
     grace_hours = section.integer("grace_period_hours", 24, 0)
@@ -302,8 +354,11 @@ def _user(section: _Section) -> RotatedUser:
             targets.append(GitLabTarget(**target.data))
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"{where}: {exc}") from None
+    account = section.pattern("account", _ACCOUNT, "222222222222", None)
     try:
-        return RotatedUser(iam_user=section.get("iam_user"), iam_path=section.get("iam_path", "/"), targets=tuple(targets))
+        return RotatedUser(
+            iam_user=section.get("iam_user"), iam_path=section.get("iam_path", "/"), targets=tuple(targets), account=account
+        )
     except ValueError as exc:
         raise ConfigError(f"{section.where}: {exc}") from None
 
@@ -331,6 +386,19 @@ def _revocation(section: _Section) -> RevocationConfig:
     exempt_tag_key = section.get("exempt_tag_key", DEFAULT_EXEMPT_TAG_KEY)
     if not isinstance(exempt_tag_key, str) or len(exempt_tag_key) > 128:
         raise ConfigError(f"{section.path('exempt_tag_key')} must be an IAM tag key (at most 128 characters) or '' for none, got {exempt_tag_key!r}")
+    accounts = section.get("accounts", None)
+    if accounts is not None and accounts != "organization":
+        if not isinstance(accounts, list) or not accounts:
+            raise ConfigError(
+                f"{section.path('accounts')} must be a non-empty list of 12-digit account ids, or 'organization', got {accounts!r}"
+            )
+        accounts = section.check("accounts", check_account_ids)
+    ou_ids = section.check("organizational_unit_ids", lambda v, w: check_ou_ids(v, w, allow_root=False), [])
+    exclude = section.check("exclude_accounts", check_account_ids, [])
+    if accounts != "organization":
+        for key, value in (("organizational_unit_ids", ou_ids), ("exclude_accounts", exclude)):
+            if value:
+                raise ConfigError(f"{section.path(key)} needs {section.path('accounts')} = 'organization', got {value!r}")
     return RevocationConfig(
         enabled=enabled,
         groups=groups,
@@ -344,6 +412,10 @@ def _revocation(section: _Section) -> RevocationConfig:
         timeout_seconds=section.integer("timeout_seconds", 600, 30, 900),
         memory_mb=section.integer("memory_mb", 512, 128, 10240),
         heartbeat_hours=_heartbeat_hours(section),
+        accounts=accounts,
+        organizational_unit_ids=ou_ids,
+        exclude_accounts=exclude,
+        account_workers=section.integer("account_workers", 4, 1, ACCOUNT_WORKERS_LIMIT),
     )
 
 

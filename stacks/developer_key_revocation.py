@@ -18,12 +18,22 @@ from .assets import REVOCATION_HANDLER
 from .monitored_function import MonitoredFunction
 from .notifications import grant_publish, resolve_topic
 from .observability import job_metric
+from .organization import (
+    DEFAULT_MEMBER_ROLE_NAME,
+    REVOCATION_SUFFIX,
+    check_account_ids,
+    check_member_role_name,
+    check_ou_ids,
+    member_role_arn,
+    member_role_arn_pattern,
+)
 from .validation import check_at_least, check_cron, check_iam_name
 
 DEFAULT_REVOCATION_SCHEDULE = "cron(55 23 ? * FRI *)"
 DEFAULT_EXEMPT_TAG_KEY = "key-revocation:exempt"
 # The revocation Lambda refuses more (lambda_src/revocation/settings.py, MAX_WORKERS_LIMIT).
 MAX_WORKERS_LIMIT = 64
+ACCOUNT_WORKERS_LIMIT = 16
 _MUTATE_KEY_ACTIONS = ["iam:CreateAccessKey", "iam:UpdateAccessKey", "iam:DeleteAccessKey"]
 
 
@@ -49,6 +59,16 @@ class DeveloperKeyRevocation(Construct):
     :param log_retention: default three months.
     :param heartbeat_hours: the heartbeat alarm's window: None (default) derives it from the
         schedule (7 UTC days for a weekly one), 1 to 168 hours sets it, 0 turns the alarm off.
+    :param accounts: None (default): the function's own account, with its own role. A list of
+        12-digit account ids, or ``"organization"`` (every ACTIVE account of the organization, or of
+        ``organizational_unit_ids``, listed at each run, minus ``exclude_accounts``): each account is
+        reached through its role ``/gitlab-key-rotation/<member_role_name>-revocation``
+        (``MemberRoles``), and the function's own role gets no IAM permission of its own.
+    :param organizational_unit_ids: with ``"organization"``: only the accounts under these OUs
+        (nested OUs included). :param exclude_accounts: with ``"organization"``: accounts skipped.
+    :param member_role_name: default ``KeyRotationMember``.
+    :param account_workers: accounts handled at once (default 4, at most 16), each with
+        ``max_workers`` users at once.
 
     Created resources: ``function``, ``role``, ``rule``, ``topic``, ``dead_letter_queue``,
     ``log_group``, ``alarms`` (errors, failed runs, heartbeat), ``dashboard``.
@@ -76,8 +96,27 @@ class DeveloperKeyRevocation(Construct):
         memory_size: int = 512,
         log_retention: logs.RetentionDays = logs.RetentionDays.THREE_MONTHS,
         heartbeat_hours: int | None = None,
+        accounts: Sequence[str] | Literal["organization"] | None = None,
+        organizational_unit_ids: Sequence[str] = (),
+        exclude_accounts: Sequence[str] = (),
+        member_role_name: str = DEFAULT_MEMBER_ROLE_NAME,
+        account_workers: int = 4,
     ):
         super().__init__(scope, id_)
+        check_member_role_name(member_role_name, "member_role_name")
+        if accounts is not None and accounts != "organization":
+            if isinstance(accounts, str):
+                raise ValueError(f"accounts must be a list of 12-digit account ids or 'organization', got {accounts!r}")
+            accounts = check_account_ids(list(accounts), "accounts")
+            if not accounts:
+                raise ValueError("accounts must name at least one account (or be None for the function's own account)")
+        organizational_unit_ids = check_ou_ids(list(organizational_unit_ids), "organizational_unit_ids", allow_root=False)
+        exclude_accounts = check_account_ids(list(exclude_accounts), "exclude_accounts")
+        if accounts != "organization" and (organizational_unit_ids or exclude_accounts):
+            raise ValueError("organizational_unit_ids and exclude_accounts need accounts='organization'")
+        check_at_least(account_workers, 1, "account_workers")
+        if account_workers > ACCOUNT_WORKERS_LIMIT:
+            raise ValueError(f"account_workers must be at most {ACCOUNT_WORKERS_LIMIT}, got {account_workers}")
         groups = _names(groups, "groups", max_length=128)
         if not groups:
             raise ValueError("groups must name at least one IAM group whose members' keys are revoked")
@@ -110,6 +149,16 @@ class DeveloperKeyRevocation(Construct):
             "NOTIFICATION_TOPIC_ARN": self.topic.topic_arn,
             "DRY_RUN": "true" if dry_run else "false",
         }
+        if accounts is not None:
+            environment["REVOCATION_ACCOUNTS"] = (
+                accounts if accounts == "organization" else _json_list(list(accounts))
+            )
+            environment["MEMBER_ROLE_ARN_PATTERN"] = member_role_arn_pattern(member_role_name, REVOCATION_SUFFIX)
+            environment["ACCOUNT_WORKERS"] = str(account_workers)
+            if organizational_unit_ids:
+                environment["ORGANIZATIONAL_UNIT_IDS"] = _json_list(list(organizational_unit_ids))
+            if exclude_accounts:
+                environment["EXCLUDE_ACCOUNTS"] = _json_list(list(exclude_accounts))
         job = MonitoredFunction(
             self,
             "Job",
@@ -135,6 +184,58 @@ class DeveloperKeyRevocation(Construct):
         self.alarms = job.alarms
         self.dashboard = self._dashboard()
 
+        if accounts is None:
+            self._grant_own_account(groups, action, exempt_tag_key, protected_users)
+        else:
+            self._grant_member_accounts(accounts, member_role_name)
+        grant_publish(self.topic, self.role)
+
+    def _grant_member_accounts(self, accounts: Sequence[str] | str, member_role_name: str) -> None:
+        """Assume the member revocation role of the listed accounts (of any account of the
+        organization with ``"organization"``, plus reading the organization's accounts)."""
+        stack = Stack.of(self)
+        listed = accounts != "organization"
+        self.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="AssumeMemberRevocationRoles",
+                actions=["sts:AssumeRole"],
+                resources=[
+                    member_role_arn(account, member_role_name, REVOCATION_SUFFIX)
+                    for account in (accounts if listed else ["*"])
+                ],
+            )
+        )
+        if listed:
+            return
+        self.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="ListOrganizationAccounts",
+                actions=[
+                    "organizations:ListAccounts",
+                    "organizations:ListAccountsForParent",
+                    "organizations:ListOrganizationalUnitsForParent",
+                ],
+                resources=["*"],
+            )
+        )
+        partition = "<AWS::Partition>" if Token.is_unresolved(stack.partition) else stack.partition
+        Validations.of(self.role).acknowledge(
+            Acknowledgment(
+                id=f"AwsSolutions-IAM5[Resource::arn:{partition}:iam::*:role/gitlab-key-rotation/{member_role_name}{REVOCATION_SUFFIX}]",
+                reason=(
+                    "With accounts 'organization' the accounts are listed at run time; only the member "
+                    "revocation role, by its path and name, may be assumed in any of them."
+                ),
+            ),
+            Acknowledgment(
+                id="AwsSolutions-IAM5[Resource::*]",
+                reason="The Organizations list actions support no resource narrower than '*' for the whole organization.",
+            ),
+        )
+
+    def _grant_own_account(
+        self, groups: list[str], action: str, exempt_tag_key: str, protected_users: list[str]
+    ) -> None:
         stack = Stack.of(self)
         self.role.add_to_principal_policy(
             iam.PolicyStatement(
@@ -175,7 +276,6 @@ class DeveloperKeyRevocation(Construct):
                     ],
                 )
             )
-        grant_publish(self.topic, self.role)
 
     def _dashboard(self) -> cloudwatch.Dashboard:
         fn, day = self.function, Duration.days(1)

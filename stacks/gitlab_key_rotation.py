@@ -24,6 +24,7 @@ from .monitored_function import ARCHITECTURE, RUNTIME, MonitoredFunction
 from .notifications import grant_publish, resolve_topic
 from .observability import job_metric
 from .schedule_gaps import UnsupportedSchedule, longest_gap
+from .organization import DEFAULT_MEMBER_ROLE_NAME, ROTATION_SUFFIX, check_member_role_name, member_role_arn, member_role_arn_pattern
 from .requests_layer import RequestsLayer
 from .targets import RotatedUser
 from .validation import check_at_least, check_cron, check_https_url
@@ -101,6 +102,9 @@ class GitLabKeyRotation(Construct):
     :param log_retention: default three months.
     :param heartbeat_hours: the heartbeat alarm's window: None (default) derives it from the
         schedule (62 hours for the default one), 1 to 168 sets it, 0 turns the alarm off.
+    :param member_role_name: users with an ``account`` are reached through the role
+        ``/gitlab-key-rotation/<member_role_name>-rotation`` of that account (``MemberRoles``); the
+        function may assume that role in those accounts only. Default ``KeyRotationMember``.
 
     Created resources: ``function``, ``role``, ``rule``, ``token_secret``, ``state_secrets`` (by IAM
     user name), ``topic``, ``dead_letter_queue``, ``log_group``, ``alarms`` (errors, failed runs,
@@ -136,9 +140,12 @@ class GitLabKeyRotation(Construct):
         memory_size: int = 256,
         log_retention: logs.RetentionDays = logs.RetentionDays.THREE_MONTHS,
         heartbeat_hours: int | None = None,
+        member_role_name: str = DEFAULT_MEMBER_ROLE_NAME,
     ):
         super().__init__(scope, id_)
         users = _check_users(users)
+        check_member_role_name(member_role_name, "member_role_name")
+        member_accounts = sorted({user.account for user in users if user.account is not None})
         gitlab_url = check_https_url(gitlab_url, "gitlab_url")
         check_at_least(rotation_period_days, 1, "rotation_period_days")
         check_at_least(grace_period_hours, 0, "grace_period_hours")
@@ -219,9 +226,12 @@ class GitLabKeyRotation(Construct):
                 "iam_user": user.iam_user,
                 "state_secret_arn": self.state_secrets[user.iam_user].secret_arn,
                 "targets": [target.to_json() for target in user.targets],
+                **({"account": user.account} if user.account is not None else {}),
             }
             for user in users
         ]
+        if member_accounts:
+            environment["MEMBER_ROLE_ARN_PATTERN"] = member_role_arn_pattern(member_role_name, ROTATION_SUFFIX)
         environment["ROTATION_USERS"] = Stack.of(self).to_json_string(rotation_users)
 
         job = MonitoredFunction(
@@ -250,13 +260,23 @@ class GitLabKeyRotation(Construct):
         self.log_group = job.log_group
         self.dead_letter_queue = job.dead_letter_queue
 
-        self.role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="RotateMachineUserKeys",
-                actions=_KEY_ACTIONS,
-                resources=[user_arn(self, user) for user in users],
+        local_users = [user for user in users if user.account is None]
+        if local_users:
+            self.role.add_to_principal_policy(
+                iam.PolicyStatement(
+                    sid="RotateMachineUserKeys",
+                    actions=_KEY_ACTIONS,
+                    resources=[user_arn(self, user) for user in local_users],
+                )
             )
-        )
+        if member_accounts:
+            self.role.add_to_principal_policy(
+                iam.PolicyStatement(
+                    sid="AssumeMemberRotationRoles",
+                    actions=["sts:AssumeRole"],
+                    resources=[member_role_arn(account, member_role_name, ROTATION_SUFFIX) for account in member_accounts],
+                )
+            )
         self.token_secret.grant_read(self.role)
         if rotate_gitlab_token:
             self.role.add_to_principal_policy(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import Annotations, Duration, Fn, Stack
+from aws_cdk import Annotations, Aws, CfnOutput, Duration, Fn, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_events as events
 from aws_cdk import aws_kms as kms
@@ -15,13 +15,16 @@ from .config import RETENTION_BY_DAYS, AppConfig, VpcConfig
 from .developer_key_revocation import DeveloperKeyRevocation
 from .gitlab_key_rotation import GitLabKeyRotation
 from .notifications import resolve_topic, slack_channel
+from .organization import MemberRolesStackSet, member_template
 
 
 class KeyRotationStack(Stack):
     """``GitLabKeyRotation`` (construct id ``Rotation``) and, unless disabled,
     ``DeveloperKeyRevocation`` (``Revocation``), sharing one SNS topic (and, with
     ``notifications.slack``, an AWS Chatbot Slack channel on it); the revocation role is denied
-    any key change on the rotation users."""
+    any key change on the rotation users. When a function works in other accounts, the roles' ARNs
+    are outputs, and with ``organization.deploy_to_ou_ids`` a service-managed StackSet
+    (``MemberRoles``) deploys the member roles (``member_stack_props``) to those OUs."""
 
     def __init__(self, scope: Construct, id_: str, *, config: AppConfig, **kwargs: Any):
         super().__init__(scope, id_, **kwargs)
@@ -72,6 +75,7 @@ class KeyRotationStack(Stack):
             memory_size=rotation.memory_mb,
             log_retention=retention,
             heartbeat_hours=rotation.heartbeat_hours,
+            member_role_name=config.organization.member_role_name,
             **vpc_props,
         )
 
@@ -95,10 +99,52 @@ class KeyRotationStack(Stack):
                 memory_size=revocation.memory_mb,
                 log_retention=retention,
                 heartbeat_hours=revocation.heartbeat_hours,
+                accounts=revocation.accounts,
+                organizational_unit_ids=revocation.organizational_unit_ids,
+                exclude_accounts=revocation.exclude_accounts,
+                member_role_name=config.organization.member_role_name,
+                account_workers=revocation.account_workers,
             )
             if revocation.enabled
             else None
         )
+        if config.reaches_members:
+            self._members(config)
+
+    def _members(self, config: AppConfig) -> None:
+        props = member_stack_props(config)
+        parameters = {"HubAccountId": Aws.ACCOUNT_ID}
+        if props["rotated_users"]:
+            parameters["HubRotationRoleArn"] = self.rotation.role.role_arn
+        if props["groups"]:
+            parameters["HubRevocationRoleArn"] = self.revocation.role.role_arn
+        for key, value in parameters.items():
+            if key != "HubAccountId":
+                CfnOutput(self, key.removeprefix("Hub"), value=value, description=f"The member stack's parameter {key}")
+        if config.organization.deploy_to_ou_ids:
+            self.member_roles = MemberRolesStackSet(
+                self,
+                "MemberRoles",
+                template=member_template(**props),
+                parameters=parameters,
+                ou_ids=config.organization.deploy_to_ou_ids,
+                call_as=config.organization.call_as,
+            )
+
+
+def member_stack_props(config: AppConfig) -> dict[str, Any]:
+    """The props of the ``MemberRolesStack`` that matches ``config``'s hub: the users that live in
+    other accounts, and the revocation groups when revocation works in other accounts."""
+    revocation = config.revocation
+    revokes_members = revocation.enabled and revocation.accounts is not None
+    return {
+        "member_role_name": config.organization.member_role_name,
+        "rotated_users": [user for user in config.rotation.users if user.account is not None],
+        "groups": list(revocation.groups) if revokes_members else [],
+        "protected_users": [user.iam_user for user in config.rotation.users],
+        "action": revocation.action,
+        "exempt_tag_key": revocation.exempt_tag_key if revokes_members else "",
+    }
 
 
 def _vpc_props(scope: Construct, vpc: VpcConfig) -> dict[str, Any]:

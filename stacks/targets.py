@@ -7,12 +7,14 @@ Both classes check their values when they are created, with messages that name t
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass
 from typing import Literal
 
 from .validation import check_iam_name, check_iam_path, check_variable_key
 
 TargetKind = Literal["group", "project"]
+_ACCOUNT_ID = re.compile(r"\A\d{12}\Z")
 
 
 @dataclass(frozen=True)
@@ -67,16 +69,21 @@ class RotatedUser:
     """An IAM machine user whose access key is rotated, and the GitLab targets that receive it.
 
     ``iam_path`` is the user's IAM path (``"/"`` unless the user was created with one); it only
-    shapes the user's ARN in the rotation role's policy.
+    shapes the user's ARN in the rotation role's policy. ``account``: the 12-digit id of the account
+    the user lives in, reached through its member role (organization mode); None: the account of
+    the rotation function itself.
     """
 
     iam_user: str
     targets: tuple[GitLabTarget, ...]
     iam_path: str = "/"
+    account: str | None = None
 
     def __post_init__(self) -> None:
         check_iam_name(self.iam_user, "iam_user", max_length=64)
         check_iam_path(self.iam_path, "iam_path")
+        if self.account is not None and (not isinstance(self.account, str) or not _ACCOUNT_ID.match(self.account)):
+            raise ValueError(f"account of IAM user {self.iam_user!r} must be a 12-digit AWS account id, got {self.account!r}")
         targets = tuple(self.targets)
         if not targets:
             raise ValueError(f"targets of IAM user {self.iam_user!r} must name at least one GitLab group or project")
