@@ -7,7 +7,7 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 # Node 20 is past its end of life for jsii; this keeps its banner out of every synth.
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: install test demo synth diff snapshot bench fault-matrix
+.PHONY: install test demo synth diff snapshot bench bench-organization fault-matrix
 
 install: $(VENV)/.installed node_modules/.installed
 
@@ -42,6 +42,10 @@ snapshot: install
 # moto.server with 50 ms per IAM call (a few minutes). ARGS="--help" lists the knobs.
 bench: install
 	$(PY) -m gitlab_key_rotation_dev.benchmarks.revocation $(ARGS)
+
+# The revocation in organization mode: 20 accounts x 250 members at 50 ms per IAM call (a few minutes).
+bench-organization: install
+	$(PY) -m gitlab_key_rotation_dev.benchmarks.organization $(ARGS)
 
 # The rotation's fault matrix: every external call of a clean rotation (IAM, STS, Secrets Manager,
 # SNS, each GitLab request) broken at the wire in every mode, then clean re-runs (about a minute;

@@ -18,6 +18,12 @@ While :func:`iam_enforcement` is active:
    the action and the resource, as AWS's does, and Secrets Manager refuses with AWS's JSON error
    ``AccessDeniedException`` (moto's XML answer would reach botocore as the code ``"403"``).
 
+4. ``sts:AssumeRole`` is judged across accounts as IAM does (:func:`trust_result`): the caller's own
+   policies must allow the role's ARN, the role must exist in its account (moto would hand out
+   credentials for any ARN) and its trust policy must name the caller (``*``, the caller's account
+   or its ``:root``, or its exact ARN), with ``aws:PrincipalArn`` conditions evaluated; moto itself
+   looks for the role in the caller's account only and so skips the trust policy of another one.
+
 Left as moto has it: ``sts:GetCallerIdentity`` is always allowed (as on AWS); an Inactive access
 key still authenticates (unlike AWS); SNS refuses with ``AccessDenied`` (AWS: ``AuthorizationError``).
 
@@ -41,7 +47,10 @@ from typing import Any
 from moto import settings
 from moto.core.authorization import ActionAuthenticatorMixin
 from moto.core.exceptions import AccessDeniedError, JsonRESTError, _RESTError
-from moto.iam.access_control import IAMPolicyStatement, IAMRequest, PermissionResult
+from moto.iam.access_control import AssumedRoleAccessKey, IAMPolicyStatement, IAMRequest, IAMRequestBase, PermissionResult
+from moto.iam.exceptions import NotFoundException
+from moto.iam.models import iam_backends
+from moto.sts.models import sts_backends
 from moto.iam.responses import IamResponse
 from moto.secretsmanager.responses import SecretsManagerResponse
 from moto.sns.responses import SNSResponse
@@ -209,6 +218,97 @@ def statement_result(statement: Mapping[str, Any], action: str, resource: str) -
     return PermissionResult.PERMITTED if statement["Effect"] == "Allow" else PermissionResult.DENIED
 
 
+# --- who may assume a role: its trust policy -------------------------------------------------
+
+# Condition operators judged on aws:PrincipalArn (the only condition key the member roles use).
+_ARN_OPERATORS = {"ArnEquals": False, "StringEquals": False, "ArnLike": True, "StringLike": True}
+
+
+def _principal_named(principal: Any, caller_account: str, caller_arn: str) -> bool:
+    if principal == "*":
+        return True
+    if not isinstance(principal, Mapping):
+        raise UnevaluablePolicyError(f"trust policy Principal {principal!r} is not evaluated")
+    unknown = set(principal) - {"AWS", "Service", "Federated"}
+    if unknown:
+        raise UnevaluablePolicyError(f"trust policy Principal keys {sorted(unknown)} are not evaluated")
+    for name in _as_list(principal.get("AWS", [])):
+        if name in ("*", caller_account, caller_arn) or re.fullmatch(rf"arn:aws[\w-]*:iam::{caller_account}:root", name):
+            return True
+    return False  # a service or federated principal is never an AWS caller
+
+
+def _conditions_hold(condition: Mapping[str, Any], caller_arn: str) -> bool:
+    for operator, keys in condition.items():
+        if operator not in _ARN_OPERATORS:
+            raise UnevaluablePolicyError(f"trust policy condition operator {operator!r} is not evaluated")
+        for key, expected in keys.items():
+            if key.lower() != "aws:principalarn":
+                raise UnevaluablePolicyError(f"trust policy condition key {key!r} is not evaluated")
+            wildcards = _ARN_OPERATORS[operator]
+            if not any(
+                _glob(value, ignore_case=False).match(caller_arn) if wildcards else value == caller_arn
+                for value in _as_list(expected)
+            ):
+                return False
+    return True
+
+
+def trust_result(document: Mapping[str, Any], caller_account: str, caller_arn: str) -> PermissionResult:
+    """IAM's verdict of a role's trust policy on ``sts:AssumeRole`` by ``caller_arn`` (the role ARN
+    of an assumed-role caller, with its path, as ``aws:PrincipalArn`` has it) of ``caller_account``."""
+    statements = document.get("Statement", [])
+    statements = [statements] if isinstance(statements, Mapping) else statements
+    verdict = PermissionResult.NEUTRAL
+    for statement in statements:
+        if "NotPrincipal" in statement or "NotAction" in statement:
+            raise UnevaluablePolicyError(f"trust policy statement {dict(statement)!r}: NotPrincipal/NotAction are not evaluated")
+        if not _matches_any(statement.get("Action", []), "sts:AssumeRole", ignore_case=True):
+            continue
+        if not _principal_named(statement.get("Principal"), caller_account, caller_arn):
+            continue
+        if not _conditions_hold(statement.get("Condition", {}), caller_arn):
+            continue
+        if statement.get("Effect") == "Deny":
+            return PermissionResult.DENIED
+        verdict = PermissionResult.PERMITTED
+    return verdict
+
+
+def _caller_principal_arn(request: IAMRequest) -> str:
+    """``aws:PrincipalArn`` of the request's caller: an assumed role's own ARN (with its path)."""
+    key = request._access_key
+    if isinstance(key, AssumedRoleAccessKey):
+        for assumed in sts_backends[key.account_id][key.partition].assumed_roles:
+            if assumed.access_key_id == key._access_key_id:
+                return assumed.role_arn
+    return key.arn
+
+
+def _with_trust_policies(check: Callable[[IAMRequest, str], None]) -> Callable[[IAMRequest, str], None]:
+    """After the caller's own policies allowed ``sts:AssumeRole`` on ``resource``: the role must
+    exist (in the account its ARN names) and trust the caller."""
+
+    def check_action_permitted(self: IAMRequest, resource: str) -> None:
+        check(self, resource)
+        if self._action.lower() != "sts:assumerole":
+            return
+        account, partition = resource.split(":")[4], resource.split(":")[1]
+        try:
+            role = iam_backends[account][partition].get_role_by_arn(resource)
+        except NotFoundException:
+            raise AccessDeniedError(
+                user_arn=self._access_key.arn, action=f"{self._action} on resource: {resource} (no such role)"
+            ) from None
+        verdict = trust_result(json.loads(role.assume_role_policy_document), self.account_id, _caller_principal_arn(self))
+        if verdict != PermissionResult.PERMITTED:
+            raise AccessDeniedError(
+                user_arn=self._access_key.arn, action=f"{self._action} on resource: {resource} (its trust policy)"
+            )
+
+    return check_action_permitted
+
+
 # --- switching it on and off -----------------------------------------------------------------
 
 
@@ -262,8 +362,13 @@ def iam_enforcement() -> Iterator[None]:
         )
         _set_attribute(stack, IAMPolicyStatement, "is_action_permitted", is_action_permitted)
         _set_attribute(
-            stack, IAMRequest, "check_action_permitted", _naming_the_resource(IAMRequest.check_action_permitted)
+            stack,
+            IAMRequest,
+            "check_action_permitted",
+            _with_trust_policies(_naming_the_resource(IAMRequest.check_action_permitted)),
         )
+        # moto looks for the role in the caller's account only; _with_trust_policies judges every account.
+        _set_attribute(stack, IAMRequestBase, "_is_assuming_role_operation", lambda self, resource_arn: False)
         _set_attribute(stack, settings, "INITIAL_NO_AUTH_ACTION_COUNT", 0)
         yield
 

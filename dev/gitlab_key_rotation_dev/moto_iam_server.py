@@ -12,7 +12,8 @@ answers the next two such calls with IAM's ``400 Throttling`` without reaching m
 ``GET  /_faults/cpu``           ``{"seconds": 12.5}``: CPU time of the server's process so far
 ``POST /_faults/latency``       ``{"seconds": 0.05}``: every IAM call waits this long first
 ``POST /_faults/seed``          ``{"group": "developers", "users": 5000, "prefix": "dev"}``: members
-                                with one Active key each, straight into moto's backend (fast, no latency)
+                                with one Active key each, straight into moto's backend (fast, no latency);
+                                ``"account": "222222222222"`` seeds another account than moto's default
 """
 
 from __future__ import annotations
@@ -86,7 +87,11 @@ class IamFaults:
             self.latency = float(request["seconds"])
             answer = {"seconds": self.latency}
         elif path == "/_faults/seed":
-            answer = {"users": seed_group(request["group"], int(request["users"]), request["prefix"])}
+            answer = {
+                "users": seed_group(
+                    request["group"], int(request["users"]), request["prefix"], request.get("account", DEFAULT_ACCOUNT_ID)
+                )
+            }
         else:
             start_response("404 Not Found", [("Content-Type", "text/plain")])
             return [f"no fault control at {path}".encode()]
@@ -95,9 +100,9 @@ class IamFaults:
         return [data]
 
 
-def seed_group(group: str, users: int, prefix: str) -> int:
-    """Create ``group`` (if new) and ``users`` members ``<prefix>-00000``... with one key each."""
-    backend = iam_backends[DEFAULT_ACCOUNT_ID]["aws"]
+def seed_group(group: str, users: int, prefix: str, account: str = DEFAULT_ACCOUNT_ID) -> int:
+    """Create ``group`` (if new) and ``users`` members ``<prefix>-00000``... with one key each, in ``account``."""
+    backend = iam_backends[account]["aws"]
     if group not in backend.groups:
         backend.create_group(group)
     for index in range(users):

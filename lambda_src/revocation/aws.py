@@ -22,8 +22,9 @@ RETRY_ATTEMPTS = 10  # the first call and up to nine retries; throttling backoff
 GROUP_PAGE_SIZE = 1000  # GetGroup's largest page: 5,000 members cost 5 calls, not 50
 
 
-def iam_client(max_workers: int):
-    return boto3.client(
+def iam_client(max_workers: int, session: boto3.session.Session | None = None):
+    """``session``: e.g. an account's member role (``common.assume_role``); default boto3's own."""
+    return (session or boto3.session.Session()).client(
         "iam",
         config=Config(
             retries={"mode": "standard", "max_attempts": RETRY_ATTEMPTS},

@@ -7,6 +7,8 @@ IAM is called: a typo of ``dry_run`` never becomes a real run.
 
 Logs ONE summary line, ``revocation summary``, whose fields (with the function's JSON log
 format) are those of ``revocation.report.summary`` plus ``notification``; returns the same dict.
+With ``REVOCATION_ACCOUNTS`` each account first logs its own ``revocation account summary`` line and
+the summary is the run's total (``revocation.accounts.total_summary``).
 Raises ``RevocationFailed`` after logging when anything failed, so that the errors alarm fires.
 Before the summary, the run's metrics go to stdout in the embedded metric format
 (``common.metrics``, dimension ``Function``): ``RunSucceeded``, ``RunFailed``, ``MembersScanned``,
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
+import uuid
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -44,7 +47,7 @@ def handler(event: Any, context: Any) -> dict[str, object]:
         settings = RevocationSettings.from_env(os.environ)
         if request.options.get("dry_run"):
             settings = replace(settings, dry_run=True)
-        result = run(settings)
+        result = run(settings, run_id=getattr(context, "aws_request_id", None) or str(uuid.uuid4()))
     except Exception:
         _emit([metrics.Metric("RunSucceeded", 0), metrics.Metric("RunFailed", 1), metrics.Metric("Errors", 1)], started)
         raise

@@ -13,6 +13,15 @@ The contract between the CDK construct (which writes these variables) and the La
 ``NOTIFICATION_TOPIC_ARN``  optional SNS topic for the failure summary
 ``DRY_RUN``                 ``true`` to only report (false); the event can ask for it too
 
+Organization mode (all absent: the function's own account, with its own role):
+
+``REVOCATION_ACCOUNTS``     JSON list of 12-digit account ids, or ``organization`` (every ACTIVE account)
+``ORGANIZATIONAL_UNIT_IDS`` with ``organization``: JSON list of OU ids whose accounts (nested OUs too) are revoked
+``EXCLUDE_ACCOUNTS``        with ``organization``: JSON list of account ids skipped
+``MEMBER_ROLE_ARN_PATTERN`` the member revocation role's ARN with ``{account}`` for the account id (required
+                            with ``REVOCATION_ACCOUNTS``)
+``ACCOUNT_WORKERS``         accounts handled at once (default 4, at most 16)
+
 User names and the tag key are compared without regard to case, as IAM does.
 """
 
@@ -29,6 +38,10 @@ Action = Literal["delete", "deactivate"]
 _GROUP_NAME = re.compile(r"\A[\w+=,.@-]{1,128}\Z", re.ASCII)
 _SNS_TOPIC_ARN = re.compile(r"\Aarn:aws[\w-]*:sns:[a-z0-9-]+:\d{12}:[\w.-]{1,256}\Z", re.ASCII)
 MAX_WORKERS_LIMIT = 64  # more threads than this only earn IAM throttling
+ACCOUNT_WORKERS_LIMIT = 16
+_ACCOUNT_ID = re.compile(r"\A\d{12}\Z", re.ASCII)
+_OU_ID = re.compile(r"\Aou-[0-9a-z]{4,32}-[a-z0-9]{8,32}\Z", re.ASCII)
+_MEMBER_ROLE_ARN = re.compile(r"\Aarn:aws[\w-]*:iam::\{account\}:role/[\w+=,.@/-]+\Z", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -42,6 +55,11 @@ class RevocationSettings:
     max_workers: int = 16
     notification_topic_arn: str | None = None
     dry_run: bool = False
+    accounts: tuple[str, ...] | Literal["organization"] | None = None
+    organizational_unit_ids: tuple[str, ...] = ()
+    exclude_accounts: tuple[str, ...] = ()
+    member_role_arn_pattern: str | None = None
+    account_workers: int = 4
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "RevocationSettings":
@@ -73,4 +91,47 @@ class RevocationSettings:
             max_workers=max_workers,
             notification_topic_arn=topic_arn,
             dry_run=boolean(env, "DRY_RUN", False),
+            **_organization(env),
         )
+
+
+def _organization(env: Mapping[str, str]) -> dict[str, object]:
+    raw = env.get("REVOCATION_ACCOUNTS") or None
+    if raw is None:
+        for name in ("ORGANIZATIONAL_UNIT_IDS", "EXCLUDE_ACCOUNTS", "MEMBER_ROLE_ARN_PATTERN"):
+            if env.get(name):
+                raise SettingsError(f"{name} needs REVOCATION_ACCOUNTS")
+        return {}
+    accounts: tuple[str, ...] | str = "organization" if raw == "organization" else _ids(env, "REVOCATION_ACCOUNTS", _ACCOUNT_ID)
+    if not accounts:
+        raise SettingsError("REVOCATION_ACCOUNTS must name at least one account, or be 'organization'")
+    ou_ids = _ids(env, "ORGANIZATIONAL_UNIT_IDS", _OU_ID, [])
+    exclude = _ids(env, "EXCLUDE_ACCOUNTS", _ACCOUNT_ID, [])
+    if accounts != "organization" and (ou_ids or exclude):
+        raise SettingsError("ORGANIZATIONAL_UNIT_IDS and EXCLUDE_ACCOUNTS need REVOCATION_ACCOUNTS=organization")
+    pattern = env.get("MEMBER_ROLE_ARN_PATTERN") or ""
+    if not _MEMBER_ROLE_ARN.match(pattern):
+        raise SettingsError(
+            "MEMBER_ROLE_ARN_PATTERN must be the member role's ARN with {account} for the account id, "
+            f"like 'arn:aws:iam::{{account}}:role/gitlab-key-rotation/KeyRotationMember-revocation', got {pattern!r}"
+        )
+    workers = integer(env, "ACCOUNT_WORKERS", 4, minimum=1)
+    if workers > ACCOUNT_WORKERS_LIMIT:
+        raise SettingsError(f"ACCOUNT_WORKERS must be at most {ACCOUNT_WORKERS_LIMIT}, got {workers}")
+    return {
+        "accounts": accounts,
+        "organizational_unit_ids": ou_ids,
+        "exclude_accounts": exclude,
+        "member_role_arn_pattern": pattern,
+        "account_workers": workers,
+    }
+
+
+def _ids(env: Mapping[str, str], name: str, pattern: re.Pattern[str], default: list[str] | None = None) -> tuple[str, ...]:
+    values = string_list(env, name, default)
+    for value in values:
+        if not pattern.match(value):
+            raise SettingsError(f"{name} holds {value!r}, which is not an id like {pattern.pattern!r}")
+    if len(set(values)) != len(values):
+        raise SettingsError(f"{name} lists an id more than once: {list(values)}")
+    return values

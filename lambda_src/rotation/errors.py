@@ -18,6 +18,10 @@ class UserNotFoundError(RotationError):
     """IAM answered NoSuchEntity for the user."""
 
 
+class AccountUnreachableError(RotationError):
+    """The member role of the user's account could not be assumed (organization mode)."""
+
+
 class KeyLimitError(RotationError):
     """IAM answered LimitExceeded: the user already has two access keys."""
 

@@ -10,7 +10,7 @@ import logging
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from .errors import PreflightError, RotationError, TokenRotationInDoubtError, UserNotFoundError
+from .errors import AccountUnreachableError, PreflightError, RotationError, TokenRotationInDoubtError, UserNotFoundError
 from .gitlab_port import (
     GitLab,
     GitLabAuthError,
@@ -159,7 +159,7 @@ def check_users(users: tuple[RotatedUser, ...], gitlab: GitLab, iam: IamKeys, to
     for user in users:
         try:
             iam.list_keys(user.iam_user)
-        except UserNotFoundError as exc:
+        except (UserNotFoundError, AccountUnreachableError) as exc:
             problems.append(str(exc))
         for target in user.targets:
             try:

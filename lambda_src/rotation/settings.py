@@ -18,6 +18,8 @@ Variables:
 ``NOTIFICATION_TOPIC_ARN``      optional SNS topic for warnings and failures
 ``NOTIFY_ON_SUCCESS``           ``true`` to also publish a message after a successful rotation (false)
 ``DRY_RUN``                     ``true`` to only report the plan (false); the event can ask for it too
+``MEMBER_ROLE_ARN_PATTERN``     organization mode: the member rotation role's ARN with ``{account}``; a user
+                                with ``account`` in ``ROTATION_USERS`` is reached through that account's role
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ from ..common.env import SettingsError, boolean, integer, json_value, required
 
 TargetKind = Literal["group", "project"]
 
+_ACCOUNT_ID = re.compile(r"\A\d{12}\Z", re.ASCII)
+_MEMBER_ROLE_ARN = re.compile(r"\Aarn:aws[\w-]*:iam::\{account\}:role/[\w+=,.@/-]+\Z", re.ASCII)
 _VARIABLE_KEY = re.compile(r"\A[a-zA-Z0-9_]{1,255}\Z")
 # GitLab's environment_scope: an environment name or a wildcard pattern (letters, digits, _ / $ { } . space - *).
 _ENVIRONMENT_SCOPE = re.compile(r"\A[a-zA-Z0-9_/${}. *-]{1,255}\Z")
@@ -62,6 +66,7 @@ class RotatedUser:
     iam_user: str
     state_secret_arn: str
     targets: tuple[GitLabTarget, ...]
+    account: str | None = None  # organization mode: the user's account, reached by its member role
 
 
 @dataclass(frozen=True)
@@ -78,16 +83,18 @@ class RotationSettings:
     notification_topic_arn: str | None = None
     notify_on_success: bool = False
     dry_run: bool = False
+    member_role_arn_pattern: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "RotationSettings":
         gitlab_url = required(env, "GITLAB_URL").rstrip("/")
         if not gitlab_url.startswith("https://"):
             raise SettingsError(f"GITLAB_URL must start with https://, got {gitlab_url!r}")
+        users = _parse_users(json_value(env, "ROTATION_USERS"))
         return cls(
             gitlab_url=gitlab_url,
             gitlab_token_secret_arn=required(env, "GITLAB_TOKEN_SECRET_ARN"),
-            users=_parse_users(json_value(env, "ROTATION_USERS")),
+            users=users,
             gitlab_ca_bundle=env.get("GITLAB_CA_BUNDLE") or None,
             rotation_period_days=integer(env, "ROTATION_PERIOD_DAYS", 30, minimum=1),
             grace_period_hours=integer(env, "GRACE_PERIOD_HOURS", 24),
@@ -97,6 +104,7 @@ class RotationSettings:
             notification_topic_arn=env.get("NOTIFICATION_TOPIC_ARN") or None,
             notify_on_success=boolean(env, "NOTIFY_ON_SUCCESS", False),
             dry_run=boolean(env, "DRY_RUN", False),
+            **_member_role(env, users),
         )
 
 
@@ -117,14 +125,30 @@ def _parse_users(data: object) -> tuple[RotatedUser, ...]:
             raise SettingsError(f"{where}.state_secret_arn must be a non-empty string")
         if not isinstance(targets, list) or not targets:
             raise SettingsError(f"{where}.targets must be a non-empty list")
+        account = item.get("account")
+        if account is not None and (not isinstance(account, str) or not _ACCOUNT_ID.match(account)):
+            raise SettingsError(f"{where}.account must be a 12-digit AWS account id, got {account!r}")
         users.append(
             RotatedUser(
                 iam_user=iam_user,
                 state_secret_arn=state_secret_arn,
                 targets=tuple(_parse_target(t, f"{where}.targets[{i}]") for i, t in enumerate(targets)),
+                account=account,
             )
         )
     return tuple(users)
+
+
+def _member_role(env: Mapping[str, str], users: tuple[RotatedUser, ...]) -> dict[str, str]:
+    pattern = env.get("MEMBER_ROLE_ARN_PATTERN") or None
+    if not any(user.account for user in users):
+        return {"member_role_arn_pattern": pattern} if pattern else {}
+    if pattern is None or not _MEMBER_ROLE_ARN.match(pattern):
+        raise SettingsError(
+            "MEMBER_ROLE_ARN_PATTERN must be the member rotation role's ARN with {account} for the account id "
+            f"(users of ROTATION_USERS have an account), got {pattern!r}"
+        )
+    return {"member_role_arn_pattern": pattern}
 
 
 def _parse_target(item: object, where: str) -> GitLabTarget:

@@ -6,6 +6,8 @@ import time
 
 import boto3
 
+from ..common.assume_role import MemberSessions
+from .accounts import AccountRoutedIamKeys
 from .aws import (
     CLIENT_CONFIG,
     CREATE_KEY_CONFIG,
@@ -22,13 +24,15 @@ from .run import RunPorts, RunReport, run_rotation
 from .settings import RotationSettings
 
 
-def real_ports(settings: RotationSettings) -> RunPorts:
+def real_ports(settings: RotationSettings, run_id: str = "") -> RunPorts:
     session = boto3.session.Session()
     secrets = session.client("secretsmanager", config=CLIENT_CONFIG)
+    iam = _iam_keys(session)
+    if settings.member_role_arn_pattern:
+        members = MemberSessions(settings.member_role_arn_pattern, "rotation", run_id, base=session)
+        iam = AccountRoutedIamKeys(iam, settings.users, lambda account: _iam_keys(members.session(account)))
     return RunPorts(
-        iam=Boto3IamKeys(
-            session.client("iam", config=CLIENT_CONFIG), create_client=session.client("iam", config=CREATE_KEY_CONFIG)
-        ),
+        iam=iam,
         state_store=lambda arn: SecretsStateStore(secrets, arn),
         token_store=SecretsTokenStore(secrets, settings.gitlab_token_secret_arn),
         connect_gitlab=lambda token: GitLabClient(settings.gitlab_url, token, ca_bundle=settings.gitlab_ca_bundle),
@@ -39,5 +43,11 @@ def real_ports(settings: RotationSettings) -> RunPorts:
     )
 
 
+def _iam_keys(session: boto3.session.Session) -> Boto3IamKeys:
+    return Boto3IamKeys(
+        session.client("iam", config=CLIENT_CONFIG), create_client=session.client("iam", config=CREATE_KEY_CONFIG)
+    )
+
+
 def rotate(settings: RotationSettings, request: RunRequest) -> RunReport:
-    return run_rotation(settings, request, real_ports(settings))
+    return run_rotation(settings, request, real_ports(settings, request.run_id))

@@ -18,6 +18,7 @@ import time
 from gitlab_key_rotation_dev.demo.deployment import REVOCATION_HANDLER, ROTATION_HANDLER
 from gitlab_key_rotation_dev.demo.invoke import Invocation
 from gitlab_key_rotation_dev.demo.local_run import LocalRun
+from gitlab_key_rotation_dev.demo.organization import MEMBER_ACCOUNTS, organization_context
 from gitlab_key_rotation_dev.demo.report import print_comparison
 
 
@@ -29,12 +30,20 @@ def main(argv: list[str] | None = None) -> int:
         "--gitlab-outage", action="store_true", help="GitLab answers 503 on the second target: watch the rollback"
     )
     parser.add_argument("--key-age-days", type=int, default=100, help="age of the machine user's key (default 100)")
+    parser.add_argument(
+        "--organization",
+        action="store_true",
+        help="organization mode: a hub and three member accounts (machine users in two, developers in all three)",
+    )
     args = parser.parse_args(argv)
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto.server's access log
 
     started = time.monotonic()
     step = _Progress()
-    with LocalRun(key_age_days=args.key_age_days, progress=step) as local:
+    organization = (
+        {"context": organization_context(), "member_accounts": MEMBER_ACCOUNTS} if args.organization else {}
+    )
+    with LocalRun(key_age_days=args.key_age_days, progress=step, **organization) as local:
         before = local.observe()
         if args.gitlab_outage:
             second = local.config.rotation.users[0].targets[-1]
@@ -86,6 +95,11 @@ def _show(invocation: Invocation, say: _Progress) -> None:
         for action in user.get("actions", []):
             details = ", ".join(f"{k}={v}" for k, v in action.items() if k != "action")
             say(f"    {user.get('iam_user', '?')}: {action['action']} {details}")
+    for account in summary.get("accounts", []):
+        say(
+            f"    account {account['account']}: {account.get('users_scanned', 0)} users scanned, "
+            f"{account.get('keys_deleted', 0)} keys deleted, {account['error_count']} errors"
+        )
     if "users_scanned" in summary:
         say(
             f"    groups {summary['groups']}: {summary['users_scanned']} users scanned, "

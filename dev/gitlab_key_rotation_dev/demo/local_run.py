@@ -8,14 +8,18 @@ by ``python -m gitlab_key_rotation_dev.demo`` and by the end-to-end tests.
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
+from gitlab_key_rotation.assets import REVOCATION_HANDLER, ROTATION_HANDLER
+from gitlab_key_rotation.key_rotation_stack import member_stack_props
 from gitlab_key_rotation_dev.demo.deployment import Deployment, deploy, local_config, synthesize
-from gitlab_key_rotation_dev.demo.emulators import Emulators, lambda_runtime_environment, running_emulators
+from gitlab_key_rotation_dev.demo.emulators import ACCOUNT_ID, Emulators, lambda_runtime_environment, running_emulators
+from gitlab_key_rotation_dev.member_accounts import account_clients, deploy_member_template
 from gitlab_key_rotation_dev.demo.invoke import Invocation, invoke
 from gitlab_key_rotation_dev.demo.report import World, observe
 from gitlab_key_rotation_dev.demo.scenario import Scenario, seed
@@ -35,10 +39,15 @@ class LocalRun:
         key_age_days: int = 100,
         context: Mapping[str, Any] | None = None,
         progress: Callable[[str], None] = lambda _line: None,
+        member_accounts: Sequence[str] = (),
     ):
+        """``member_accounts``: organization mode, the emulated accounts that get the member
+        template (the StackSet's job); the revocation's listed accounts also get developers."""
         self._key_age_days = key_age_days
         self._context = context
         self._progress = progress
+        self._member_accounts = tuple(member_accounts)
+        self.member_roles: dict[str, dict[str, str]] = {}  # account -> role name -> ARN
         self._stack = ExitStack()
         self.emulators: Emulators
         self.config: AppConfig
@@ -77,12 +86,38 @@ class LocalRun:
         for function in self.deployment.functions.values():
             say(f"  {function.handler}: {len(function.environment)} environment variables, role {function.logical_id}Role")
         say(f"seeding: machine user(s) with a {self._key_age_days}-day-old key held by GitLab, the GitLab token, developers")
-        self.scenario = seed(self.emulators, self.config, self.deployment, key_age_days=self._key_age_days)
+        accounts = self.config.revocation.accounts
+        self.scenario = seed(
+            self.emulators,
+            self.config,
+            self.deployment,
+            key_age_days=self._key_age_days,
+            developer_accounts=tuple(accounts) if isinstance(accounts, tuple) else (None,),
+        )
         iam, sts = self.emulators.client("iam"), self.emulators.client("sts")
         for handler, function in self.deployment.functions.items():
             self.credentials[handler] = role_credentials(
                 iam, sts, role_name=f"{function.logical_id}Role", documents=function.policy_documents
             )
+        if self._member_accounts:
+            self._deploy_members()
+
+    def _deploy_members(self) -> None:
+        """The StackSet's inline member template, resolved for each member account (what the StackSet deploys)."""
+        props = member_stack_props(self.config)
+        (stack_set,) = [
+            r["Properties"] for r in self.deployment.template["Resources"].values() if r["Type"] == "AWS::CloudFormation::StackSet"
+        ]
+        template = json.loads(stack_set["TemplateBody"])
+        parameters = {"HubAccountId": ACCOUNT_ID}
+        if props["rotated_users"]:
+            parameters["HubRotationRoleArn"] = self.credentials[ROTATION_HANDLER].role_arn
+        if props["groups"]:
+            parameters["HubRevocationRoleArn"] = self.credentials[REVOCATION_HANDLER].role_arn
+        for account in self._member_accounts:
+            iam = account_clients(self.emulators.client, account)("iam")
+            self.member_roles[account] = deploy_member_template(template, iam, account=account, parameters=parameters)
+            self._progress(f"  account {account}: member roles {sorted(self.member_roles[account])}")
 
     def observe(self) -> World:
         return observe(self.emulators, self.config, self.scenario)

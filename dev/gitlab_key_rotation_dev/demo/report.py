@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 from typing import Callable, Mapping
 
 from gitlab_key_rotation_dev.demo.emulators import Emulators
-from gitlab_key_rotation_dev.demo.scenario import Scenario
+from gitlab_key_rotation_dev.demo.scenario import Scenario, iam_in, located
 from gitlab_key_rotation.config import AppConfig
 
 
@@ -39,11 +39,14 @@ class World:
 
 
 def observe(emulators: Emulators, config: AppConfig, scenario: Scenario) -> World:
-    iam = emulators.client("iam")
+    clients: dict[str | None, object] = {}
     now = datetime.now(timezone.utc)
     keys = {}
     for user in (*scenario.machine_users, *scenario.developers):
-        listed = iam.list_access_keys(UserName=user)["AccessKeyMetadata"]
+        account, name = located(user) if user in scenario.developers else (scenario.accounts.get(user), user)
+        if account not in clients:
+            clients[account] = iam_in(emulators, account)
+        listed = clients[account].list_access_keys(UserName=name)["AccessKeyMetadata"]
         keys[user] = tuple(
             Key(k["AccessKeyId"], k["Status"], (now - k["CreateDate"]).days)
             for k in sorted(listed, key=lambda k: k["CreateDate"])
@@ -63,7 +66,8 @@ def print_comparison(before: World, after: World, scenario: Scenario, out: Calla
     out("")
     out("IAM access keys (before -> after)")
     for user, old in before.keys.items():
-        role = "machine user: rotated, never revoked" if user in scenario.machine_users else "developer in " + ", ".join(
+        account = scenario.accounts.get(user)
+        role = (f"machine user of account {account}" if account else "machine user") + ": rotated, never revoked" if user in scenario.machine_users else "developer in " + ", ".join(
             scenario.developers[user]
         )
         if user in scenario.exempt_by_tag:

@@ -1,0 +1,179 @@
+"""Revocation across accounts: each account with its own IAM and its own summary, the run's total,
+an account out of reach reported by name while the others go on, the organization's ACTIVE accounts
+listed (every page, nested OUs, exclusions), and the settings that say so."""
+
+from __future__ import annotations
+
+import threading
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from gitlab_key_rotation.lambda_src.common.assume_role import AccountAccessError
+from gitlab_key_rotation.lambda_src.common.env import SettingsError
+from gitlab_key_rotation.lambda_src.revocation.accounts import account_summaries, revoke_in_accounts, total_summary
+from gitlab_key_rotation.lambda_src.revocation.organization import Boto3Organization
+from gitlab_key_rotation.lambda_src.revocation.settings import RevocationSettings
+from tests.revocation.fake_iam import NOW, FakeIam
+
+B, C, D = "222222222222", "333333333333", "444444444444"
+PATTERN = "arn:aws:iam::{account}:role/gitlab-key-rotation/KeyRotationMember-revocation"
+
+
+def world() -> dict[str, FakeIam]:
+    accounts = {}
+    for account, developers in ((B, ("alice", "bob")), (C, ("carol",))):
+        iam = FakeIam()
+        iam.add_group("developers", *developers, "ci-deployer")
+        for developer in developers:
+            iam.add_key(developer)
+        iam.add_key("ci-deployer")
+        accounts[account] = iam
+    return accounts
+
+
+def iam_for(accounts: dict[str, FakeIam]):
+    def build(account: str) -> FakeIam:
+        if account not in accounts:
+            raise AccountAccessError(f"account {account}: cannot assume {PATTERN.format(account=account)} (AccessDenied)")
+        return accounts[account]
+
+    return build
+
+
+def settings(**overrides) -> RevocationSettings:
+    return RevocationSettings(
+        groups=("developers",), protected_users=frozenset({"ci-deployer"}), member_role_arn_pattern=PATTERN, **overrides
+    )
+
+
+def test_each_account_gets_its_own_run_and_an_unreachable_one_is_an_error_naming_it() -> None:
+    accounts = world()
+    run = revoke_in_accounts(settings(accounts=(B, C, D)), iam_for(accounts), NOW)
+
+    assert accounts[B].keys["alice"] == {} and accounts[B].keys["bob"] == {} and accounts[C].keys["carol"] == {}
+    assert len(accounts[B].keys["ci-deployer"]) == 1  # protected in every account
+    summaries = account_summaries(run)
+    assert [(s["account"], s.get("keys_deleted"), s["error_count"]) for s in summaries] == [(B, 2, 0), (C, 1, 0), (D, None, 1)]
+    assert summaries[2]["errors"] == [
+        {"subject": f"account {D}", "error": f"account {D}: cannot assume {PATTERN.format(account=D)} (AccessDenied)"}
+    ]
+    total = total_summary(settings(accounts=(B, C, D)), summaries, run.listing_failure, 1.0)
+    assert (total["users_scanned"], total["keys_deleted"], total["error_count"], total["account_count"]) == (5, 3, 1, 3)
+    assert total["skipped"] == {"protected": 2, "exempt_list": 0, "exempt_tag": 0, "user_gone": 0}
+    assert total["skipped_users"] == {"protected": [f"{B}/ci-deployer", f"{C}/ci-deployer"]}
+    assert {(k["account"], k["user"]) for k in total["revoked_keys"]} == {(B, "alice"), (B, "bob"), (C, "carol")}
+    assert total["errors"][0]["subject"] == f"account {D}"
+
+
+def test_an_error_inside_an_account_is_named_with_its_account() -> None:
+    accounts = world()
+    accounts[C].errors[("access_keys", "carol")] = RuntimeError("boom")
+    run = revoke_in_accounts(settings(accounts=(B, C)), iam_for(accounts), NOW)
+    total = total_summary(settings(accounts=(B, C)), account_summaries(run), None, 1.0)
+    assert total["errors"] == [{"subject": f"account {C}: user carol", "error": "RuntimeError: boom"}]
+    assert total["keys_deleted"] == 2  # B was done
+
+
+def test_at_most_account_workers_accounts_run_at_once() -> None:
+    running, peak, lock = [0], [0], threading.Lock()
+
+    class CountingIam(FakeIam):
+        """One user with one key: the account's run ends with its one deletion."""
+
+        def delete_access_key(self, user: str, key_id: str) -> None:
+            super().delete_access_key(user, key_id)
+            with lock:
+                running[0] -= 1
+
+    accounts = {f"{n:012d}": CountingIam(delay=0.02) for n in range(1, 7)}
+    for iam in accounts.values():
+        iam.add_group("developers", "alice")
+        iam.add_key("alice")
+
+    def counting(account: str) -> FakeIam:
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+        return accounts[account]
+
+    revoke_in_accounts(settings(accounts=tuple(accounts), account_workers=2), counting, NOW)
+    assert 1 <= peak[0] <= 2
+    assert all(iam.keys["alice"] == {} for iam in accounts.values())
+
+
+def test_organization_accounts_are_the_active_ones_of_the_ous_and_their_nested_ous(monkeypatch) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        client = boto3.client("organizations", region_name="us-east-1")
+        client.create_organization(FeatureSet="ALL")
+        root = client.list_roots()["Roots"][0]["Id"]
+        workloads = client.create_organizational_unit(ParentId=root, Name="workloads")["OrganizationalUnit"]["Id"]
+        nested = client.create_organizational_unit(ParentId=workloads, Name="team")["OrganizationalUnit"]["Id"]
+
+        def account(name: str, parent: str | None) -> str:
+            created = client.create_account(Email=f"{name}@example.com", AccountName=name)["CreateAccountStatus"]
+            if parent:
+                client.move_account(AccountId=created["AccountId"], SourceParentId=root, DestinationParentId=parent)
+            return created["AccountId"]
+
+        in_ou, in_nested, outside, closed = account("a", workloads), account("b", nested), account("c", None), account("d", nested)
+        client.close_account(AccountId=closed)
+        organization = Boto3Organization(client)
+
+        assert organization.active_accounts([workloads]) == sorted([in_ou, in_nested])
+        everything = organization.active_accounts([])
+        assert {in_ou, in_nested, outside} <= set(everything) and closed not in everything
+        listed = revoke_in_accounts(
+            settings(accounts="organization", organizational_unit_ids=(workloads,), exclude_accounts=(in_ou,)),
+            lambda a: FakeIam(),
+            NOW,
+            organization,
+        )
+        assert [run.account for run in listed.accounts] == [in_nested]
+
+
+def test_an_organization_that_cannot_be_listed_is_one_error_and_nothing_runs() -> None:
+    class Refusing:
+        def active_accounts(self, parent_ids):
+            raise RuntimeError("AccessDeniedException: not the management account")
+
+    run = revoke_in_accounts(settings(accounts="organization"), lambda a: FakeIam(), NOW, Refusing())
+    assert run.accounts == () and "cannot list the organization's accounts" in run.listing_failure.error
+    total = total_summary(settings(accounts="organization"), account_summaries(run), run.listing_failure, 0.1)
+    assert total["error_count"] == 1 and total["errors"][0]["subject"] == "organization"
+
+
+ENV = {"REVOCATION_GROUPS": '["developers"]', "MEMBER_ROLE_ARN_PATTERN": PATTERN}
+
+
+def test_settings_read_the_accounts() -> None:
+    listed = RevocationSettings.from_env({**ENV, "REVOCATION_ACCOUNTS": f'["{B}","{C}"]', "ACCOUNT_WORKERS": "3"})
+    assert listed.accounts == (B, C) and listed.account_workers == 3 and listed.member_role_arn_pattern == PATTERN
+    whole = RevocationSettings.from_env(
+        {**ENV, "REVOCATION_ACCOUNTS": "organization", "ORGANIZATIONAL_UNIT_IDS": '["ou-ab12-34cd56ef"]', "EXCLUDE_ACCOUNTS": f'["{D}"]'}
+    )
+    assert whole.accounts == "organization" and whole.exclude_accounts == (D,)
+    assert RevocationSettings.from_env({"REVOCATION_GROUPS": '["developers"]'}).accounts is None
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"REVOCATION_ACCOUNTS": '["12345"]'}, "REVOCATION_ACCOUNTS holds '12345'"),
+        ({"REVOCATION_ACCOUNTS": f'["{B}","{B}"]'}, "more than once"),
+        ({"REVOCATION_ACCOUNTS": "[]"}, "must name at least one account"),
+        ({"REVOCATION_ACCOUNTS": f'["{B}"]', "EXCLUDE_ACCOUNTS": f'["{C}"]'}, "need REVOCATION_ACCOUNTS=organization"),
+        ({"REVOCATION_ACCOUNTS": "organization", "ORGANIZATIONAL_UNIT_IDS": '["ou-1"]'}, "ORGANIZATIONAL_UNIT_IDS holds 'ou-1'"),
+        ({"REVOCATION_ACCOUNTS": f'["{B}"]', "MEMBER_ROLE_ARN_PATTERN": "arn:aws:iam::1:role/x"}, "MEMBER_ROLE_ARN_PATTERN must be"),
+        ({"REVOCATION_ACCOUNTS": f'["{B}"]', "ACCOUNT_WORKERS": "17"}, "ACCOUNT_WORKERS must be at most 16"),
+        ({"REVOCATION_ACCOUNTS": "", "EXCLUDE_ACCOUNTS": f'["{C}"]'}, "EXCLUDE_ACCOUNTS needs REVOCATION_ACCOUNTS"),
+    ],
+)
+def test_bad_account_settings_are_refused(env: dict, message: str) -> None:
+    with pytest.raises(SettingsError) as error:
+        RevocationSettings.from_env({**ENV, **env})
+    assert message in str(error.value)
