@@ -15,14 +15,15 @@ creates there. ``MemberSessions`` gives one boto3 session per account:
   so a run that takes longer than one session, such as a rotation waiting for GitLab and then
   rolling back, never loses its IAM access halfway.
 
-Sessions are cached per account for the run and are safe to share between threads (botocore's
-refreshable credentials lock their refresh).
+Each call makes a new session (the caller keeps it as long as it needs the account, so a run over
+hundreds of accounts holds only the ones in use); all of them share the base session's loaded
+service models. A session is safe to share between threads (botocore's refreshable credentials
+lock their refresh).
 """
 
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Callable
 from datetime import datetime
 
@@ -58,7 +59,7 @@ def role_arn(pattern: str, account: str) -> str:
 
 
 class MemberSessions:
-    """One boto3 session per member account, acting as that account's member role.
+    """boto3 sessions of member accounts, each acting as that account's member role.
 
     ``base``: the session whose credentials assume the roles (the function's own role); its
     region and ``AWS_ENDPOINT_URL`` carry over to the member sessions.
@@ -79,19 +80,13 @@ class MemberSessions:
         self._base = base or boto3.session.Session()
         self._sts = self._base.client("sts", config=STS_CONFIG)
         self._duration = duration_seconds
-        self._sessions: dict[str, boto3.session.Session] = {}
-        self._lock = threading.Lock()
 
     @property
     def session_name(self) -> str:
         return self._session_name
 
     def session(self, account: str) -> boto3.session.Session:
-        """The session of ``account``'s member role; raises ``AccountAccessError`` when it cannot be assumed."""
-        with self._lock:
-            found = self._sessions.get(account)
-        if found is not None:
-            return found
+        """A new session of ``account``'s member role; raises ``AccountAccessError`` when it cannot be assumed."""
         arn = role_arn(self._pattern, account)
         fetch = self._fetcher(arn)
         try:
@@ -107,10 +102,10 @@ class MemberSessions:
         credentials._advisory_refresh_timeout = REFRESH_BEFORE_SECONDS
         credentials._mandatory_refresh_timeout = MUST_REFRESH_BEFORE_SECONDS
         core = botocore.session.Session()
+        # The service models are parsed once (by the base session's loader), not once per account.
+        core.register_component("data_loader", self._base._session.get_component("data_loader"))
         core._credentials = credentials
-        session = boto3.session.Session(botocore_session=core, region_name=self._base.region_name)
-        with self._lock:
-            return self._sessions.setdefault(account, session)
+        return boto3.session.Session(botocore_session=core, region_name=self._base.region_name)
 
     def _fetcher(self, arn: str) -> Callable[[], dict[str, str]]:
         def fetch() -> dict[str, str]:
