@@ -233,3 +233,18 @@ def test_cfn_lint_is_clean_on_the_inline_body(org_synth: Synthesis) -> None:
     (stack_set,) = resources(org_synth.template("Hub"), "AWS::CloudFormation::StackSet").values()
     errors, _ = lint(stack_set["Properties"]["TemplateBody"])
     assert errors == []
+
+
+@pytest.mark.parametrize("module", ["rotation", "revocation"])
+def test_organization_environment_names_are_documented_by_the_lambdas(org_synth: Synthesis, module: str) -> None:
+    import importlib
+    import re
+
+    documented = set(re.findall(r"^``([A-Z_]+)``", importlib.import_module(f"gitlab_key_rotation.lambda_src.{module}.settings").__doc__, re.M))
+    (function,) = [
+        f for f in resources(org_synth.template("Hub"), "AWS::Lambda::Function").values()
+        if f["Properties"]["Handler"] == f"gitlab_key_rotation.lambda_src.{module}.handler.handler"
+    ]
+    variables = set(function["Properties"]["Environment"]["Variables"])
+    assert "MEMBER_ROLE_ARN_PATTERN" in variables
+    assert variables <= documented
