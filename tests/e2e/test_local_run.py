@@ -2,7 +2,8 @@
 environment and the role permissions the template gives them, against moto.server and the GitLab
 server. A wrong handler path, a missing variable or a missing permission fails here.
 
-One synthesis for the module (it costs seconds); the tests run in order on one deployment.
+One synthesis and one deployment for the module (they cost seconds). The first rotation is a
+fixture, so that a test building on it holds on whichever pytest-xdist worker it runs.
 """
 
 from __future__ import annotations
@@ -29,17 +30,23 @@ def before(local):
     return local.observe()
 
 
+@pytest.fixture(scope="module")
+def first_rotation(local, before):
+    """The deployment's first scheduled rotation, and what the accounts look like after it."""
+    invocation = local.invoke(ROTATION_HANDLER, {})
+    return invocation, local.observe()
+
+
 def machine_user(local) -> str:
     return local.scenario.machine_users[0]
 
 
-def test_rotation_puts_a_verified_new_key_into_every_target_and_keeps_the_old_one_active(local, before):
+def test_rotation_puts_a_verified_new_key_into_every_target_and_keeps_the_old_one_active(local, before, first_rotation):
     old_key = before.keys[machine_user(local)][0]
 
-    invocation = local.invoke(ROTATION_HANDLER, {})
+    invocation, after = first_rotation
 
     assert invocation.ok, invocation.error
-    after = local.observe()
     keys = {k.id: k for k in after.keys[machine_user(local)]}
     assert len(keys) == 2
     assert keys[old_key.id].status == "Active"  # grace period: running pipelines still hold it
@@ -53,7 +60,7 @@ def test_rotation_puts_a_verified_new_key_into_every_target_and_keeps_the_old_on
     ), "every variable, secrets included, was rewritten"
 
 
-def test_a_second_run_right_after_changes_nothing(local):
+def test_a_second_run_right_after_changes_nothing(local, first_rotation):
     keys_before = local.observe().keys
 
     invocation = local.invoke(ROTATION_HANDLER, {})
@@ -62,7 +69,7 @@ def test_a_second_run_right_after_changes_nothing(local):
     assert local.observe().keys == keys_before
 
 
-def test_revocation_deletes_developer_keys_but_spares_exempt_and_machine_users(local, before):
+def test_revocation_deletes_developer_keys_but_spares_exempt_and_machine_users(local, before, first_rotation):
     invocation = local.invoke(REVOCATION_HANDLER, {})
 
     assert invocation.ok, invocation.error
@@ -76,7 +83,7 @@ def test_revocation_deletes_developer_keys_but_spares_exempt_and_machine_users(l
     assert invocation.result["skipped_users"]["protected"] == [machine_user(local)]
 
 
-def test_no_secret_reaches_a_log_record_or_a_return_value(local):
+def test_no_secret_reaches_a_log_record_or_a_return_value(local, first_rotation):
     rotation = local.invoke(ROTATION_HANDLER, {"force": True})
     assert rotation.ok, rotation.error
     secrets = [local.scenario.gitlab_token]
