@@ -177,3 +177,32 @@ def test_bad_account_settings_are_refused(env: dict, message: str) -> None:
     with pytest.raises(SettingsError) as error:
         RevocationSettings.from_env({**ENV, **env})
     assert message in str(error.value)
+
+
+def test_the_composition_revokes_in_the_organizations_accounts_through_their_roles(monkeypatch) -> None:
+    from gitlab_key_rotation.lambda_src.revocation.composition import run
+    from gitlab_key_rotation_dev.member_accounts import account_clients
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        organizations = boto3.client("organizations")
+        organizations.create_organization(FeatureSet="ALL")
+        member = organizations.create_account(Email="m@example.com", AccountName="m")["CreateAccountStatus"]["AccountId"]
+        iam = account_clients(lambda service, **keys: boto3.client(service, **keys), member)("iam")
+        iam.create_group(GroupName="developers")
+        iam.create_user(UserName="alice")
+        iam.add_user_to_group(GroupName="developers", UserName="alice")
+        iam.create_access_key(UserName="alice")
+        master = organizations.describe_organization()["Organization"]["MasterAccountId"]
+
+        result = run(settings(accounts="organization", exclude_accounts=(master,)), run_id="run-7")
+
+        assert iam.list_access_keys(UserName="alice")["AccessKeyMetadata"] == []
+        assert (result["account_count"], result["keys_deleted"], result["error_count"]) == (1, 1, 0)
+        assert result["accounts"] == [
+            {"account": member, "users_scanned": 1, "keys_deleted": 1, "keys_deactivated": 0, "keys_already_gone": 0,
+             "keys_spared_young": 0, "error_count": 0, "duration_seconds": result["accounts"][0]["duration_seconds"]}
+        ]  # fmt: skip
