@@ -62,7 +62,8 @@ class MemberSessions:
     """boto3 sessions of member accounts, each acting as that account's member role.
 
     ``base``: the session whose credentials assume the roles (the function's own role); its
-    region and ``AWS_ENDPOINT_URL`` carry over to the member sessions.
+    region and ``AWS_ENDPOINT_URL`` carry over to the member sessions. ``refresh_before_seconds``:
+    how long before the end of a session botocore assumes the role again.
     """
 
     def __init__(
@@ -72,6 +73,7 @@ class MemberSessions:
         run_id: str,
         base: boto3.session.Session | None = None,
         duration_seconds: int = SESSION_SECONDS,
+        refresh_before_seconds: int = REFRESH_BEFORE_SECONDS,
     ):
         if "{account}" not in role_arn_pattern:
             raise ValueError(f"the member role ARN pattern must hold {{account}}, got {role_arn_pattern!r}")
@@ -80,6 +82,7 @@ class MemberSessions:
         self._base = base or boto3.session.Session()
         self._sts = self._base.client("sts", config=STS_CONFIG)
         self._duration = duration_seconds
+        self._refresh_before = refresh_before_seconds
 
     @property
     def session_name(self) -> str:
@@ -99,8 +102,8 @@ class MemberSessions:
         credentials = RefreshableCredentials.create_from_metadata(
             metadata=first, refresh_using=fetch, method="assume-role"
         )
-        credentials._advisory_refresh_timeout = REFRESH_BEFORE_SECONDS
-        credentials._mandatory_refresh_timeout = MUST_REFRESH_BEFORE_SECONDS
+        credentials._advisory_refresh_timeout = self._refresh_before
+        credentials._mandatory_refresh_timeout = min(MUST_REFRESH_BEFORE_SECONDS, self._refresh_before)
         core = botocore.session.Session()
         # The service models are parsed once (by the base session's loader), not once per account.
         core.register_component("data_loader", self._base._session.get_component("data_loader"))

@@ -111,3 +111,18 @@ def test_an_account_out_of_reach_is_an_error_naming_account_and_role(hub, patter
         sessions.session(account)
     assert str(refused.value).startswith(f"account {account}: cannot assume {role_arn(pattern, account)} (AccessDenied: ")
     assert why in str(refused.value)
+
+
+def test_credentials_near_their_end_are_refreshed_before_a_call(hub) -> None:
+    from moto.sts.models import sts_backends
+
+    assumed = sts_backends[MEMBER]["aws"].assumed_roles
+    # A refresh margin longer than the session: "near its end" from the start, so every call renews it.
+    member = MemberSessions(PATTERN, "rotation", "run-2", base=hub, refresh_before_seconds=SESSION_SECONDS + 1).session(MEMBER)
+    first = len(assumed)
+    iam = member.client("iam")
+    iam.list_access_keys(UserName="ci")
+    iam.list_access_keys(UserName="ci")
+    renewals = assumed[first:]
+    assert len(renewals) >= 2
+    assert {role.session_name for role in renewals} == {"rotation-run-2"}
