@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""The CDK app: reads the ``gitlab-key-rotation`` context of cdk.json into a typed config and
-creates ``KeyRotationStack``. The only place that reads CDK context or the process environment."""
+"""The CDK app: reads the ``gitlab-key-rotation`` settings of cdk.json (with its ``deployments`` and
+any ``-c gitlab-key-rotation.<key path>=<value>`` overrides) and creates one ``KeyRotationStack`` per
+deployment. The only place that reads CDK context or the process environment."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import aws_cdk as cdk
 
-from gitlab_key_rotation.config import CONTEXT_KEY, ConfigError, load_config
+from gitlab_key_rotation.config import ConfigError, load_deployments
 from gitlab_key_rotation.key_rotation_stack import KeyRotationStack, member_stack_props
 from gitlab_key_rotation.organization import MemberRolesStack
 
@@ -17,26 +18,28 @@ from gitlab_key_rotation.organization import MemberRolesStack
 def main() -> None:
     app = cdk.App()
     try:
-        config = load_config({CONTEXT_KEY: app.node.try_get_context(CONTEXT_KEY)}, Path(__file__).resolve().parent)
+        configs = load_deployments(app.node.get_all_context(), Path(__file__).resolve().parent)
     except ConfigError as exc:
-        sys.exit(f"cdk.json: {exc}")
-    env = cdk.Environment(account=config.account, region=config.region) if config.account or config.region else None
-    KeyRotationStack(
-        app,
-        config.stack_name,
-        config=config,
-        env=env,
-        description="Rotates IAM machine-user keys into GitLab CI/CD variables and revokes developer keys weekly",
-    )
-    if config.reaches_members:
-        # The member roles as a plain stack, for an account outside the StackSet's OUs (or without
-        # AWS Organizations): cdk deploy <member_stack_name> --parameters ... in that account.
-        MemberRolesStack(
+        count = len(exc.problems)
+        sys.exit(f"cdk.json: {exc}" if count == 1 else f"cdk.json: {count} settings are wrong:\n{exc}")
+    for config in configs:
+        env = cdk.Environment(account=config.account, region=config.region) if config.account or config.region else None
+        KeyRotationStack(
             app,
-            config.organization.member_stack_name,
-            description="Roles that the hub's key rotation and revocation functions assume in this account",
-            **member_stack_props(config),
+            config.stack_name,
+            config=config,
+            env=env,
+            description="Rotates IAM machine-user keys into GitLab CI/CD variables and revokes developer keys weekly",
         )
+        if config.reaches_members:
+            # The member roles as a plain stack, for an account outside the StackSet's OUs (or without
+            # AWS Organizations): cdk deploy <member_stack_name> --parameters ... in that account.
+            MemberRolesStack(
+                app,
+                config.organization.member_stack_name,
+                description="Roles that the hub's key rotation and revocation functions assume in this account",
+                **member_stack_props(config),
+            )
     app.synth()
 
 

@@ -1,7 +1,7 @@
 """A tiny layer that ships the PEM bundle a self-managed GitLab's certificate chains to.
 
 Lambda unpacks layers under ``/opt``; the rotation function finds the bundle at
-``CA_BUNDLE_PATH`` (its ``GITLAB_CA_BUNDLE`` variable). Certificates are public: a layer is a fine
+``CA_BUNDLE_PATH`` (``gitlab_ca_bundle`` of its settings.json). Certificates are public: a layer is a fine
 place for them, and it keeps them out of the size-limited environment.
 """
 
@@ -17,17 +17,20 @@ from aws_cdk import AssetHashType, BundlingOptions, DockerImage, ILocalBundling
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
+from .lambda_src.contract.rules import pem_problem
+
 _LAYER_FILE = "gitlab-ca/ca-bundle.pem"
 CA_BUNDLE_PATH = f"/opt/{_LAYER_FILE}"
 
 
 def read_pem_bundle(path: Path) -> bytes:
-    """The bundle's bytes, after checking that it holds at least one PEM certificate."""
+    """The bundle's bytes, after checking them with the settings contract's PEM rule."""
     if not path.is_file():
         raise FileNotFoundError(f"GitLab CA bundle not found: {path} (give the path of a PEM file)")
     content = path.read_bytes()
-    if b"-----BEGIN CERTIFICATE-----" not in content:
-        raise ValueError(f"GitLab CA bundle {path} holds no '-----BEGIN CERTIFICATE-----' block: give a PEM file")
+    problem = pem_problem(content)
+    if problem:
+        raise ValueError(f"GitLab CA bundle {path}: {problem}")
     return content
 
 
@@ -49,12 +52,12 @@ class CopyFileBundling:
 class GitLabCaBundleLayer(lambda_.LayerVersion):
     """A layer holding ``pem_file`` at ``CA_BUNDLE_PATH``."""
 
-    def __init__(self, scope: Construct, id_: str, *, pem_file: str | os.PathLike[str]):
+    def __init__(self, scope: Construct, id: str, *, pem_file: str | os.PathLike[str]):  # noqa: A002
         pem = Path(pem_file).resolve()
         content = read_pem_bundle(pem)
         super().__init__(
             scope,
-            id_,
+            id,
             code=lambda_.Code.from_asset(
                 str(pem.parent),
                 asset_hash_type=AssetHashType.CUSTOM,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Literal, Sequence
 
 from aws_cdk import Acknowledgment, ArnFormat, Duration, Stack, Token, Validations
@@ -15,25 +14,16 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from .assets import REVOCATION_HANDLER
+from .lambda_src.contract import ENV_MEMBER_ROLE_ARN_PATTERN, ENV_TOPIC_ARN
+from .lambda_src.contract import settings as declared
 from .monitored_function import MonitoredFunction
 from .notifications import grant_publish, resolve_topic
 from .observability import job_metric
-from .organization import (
-    DEFAULT_MEMBER_ROLE_NAME,
-    REVOCATION_SUFFIX,
-    check_account_ids,
-    check_member_role_name,
-    check_ou_ids,
-    member_role_arn,
-    member_role_arn_pattern,
-)
-from .validation import check_at_least, check_cron, check_iam_name
+from .organization import REVOCATION_SUFFIX, member_role_arn, member_role_arn_pattern
+from .props import check_props, default_duration, settings_file
 
-DEFAULT_REVOCATION_SCHEDULE = "cron(55 23 ? * FRI *)"
-DEFAULT_EXEMPT_TAG_KEY = "key-revocation:exempt"
-# The revocation Lambda refuses more (lambda_src/revocation/settings.py, MAX_WORKERS_LIMIT).
-MAX_WORKERS_LIMIT = 64
-ACCOUNT_WORKERS_LIMIT = 16
+DEFAULT_REVOCATION_SCHEDULE = declared.DEFAULT_REVOCATION_SCHEDULE
+DEFAULT_EXEMPT_TAG_KEY = declared.DEFAULT_EXEMPT_TAG_KEY
 _MUTATE_KEY_ACTIONS = ["iam:CreateAccessKey", "iam:UpdateAccessKey", "iam:DeleteAccessKey"]
 
 
@@ -48,7 +38,7 @@ class DeveloperKeyRevocation(Construct):
     :param exempt_users: IAM user names the operator exempts (checked by the Lambda only).
     :param exempt_tag_key: users carrying this IAM tag are skipped; ``""`` turns the check off.
     :param action: ``"delete"`` (default) or ``"deactivate"`` (Inactive this week, deleted next run).
-    :param min_key_age_days: spare keys younger than this (default 0: revoke every key).
+    :param min_key_age: spare keys younger than this (default 0 days: revoke every key; whole days).
     :param max_workers: users processed at once (default 16, at most 64).
     :param dry_run: only report what would be revoked (default False).
     :param notification_topic: where alarms and the failure summary go; default: a new topic.
@@ -70,6 +60,9 @@ class DeveloperKeyRevocation(Construct):
     :param account_workers: accounts handled at once (default 4, at most 16), each with
         ``max_workers`` users at once.
 
+    Every value is checked by the settings contract (``gitlab_key_rotation.lambda_src.contract``),
+    the rules the Lambda applies to its ``settings.json``; a ``ValueError`` lists every bad prop.
+
     Created resources: ``function``, ``role``, ``rule``, ``topic``, ``dead_letter_queue``,
     ``log_group``, ``alarms`` (errors, failed runs, heartbeat), ``dashboard``.
     """
@@ -77,7 +70,7 @@ class DeveloperKeyRevocation(Construct):
     def __init__(
         self,
         scope: Construct,
-        id_: str,
+        id: str,  # noqa: A002 - aws-cdk-lib's Python constructs name it so
         *,
         groups: Sequence[str],
         schedule: events.Schedule | None = None,
@@ -85,80 +78,58 @@ class DeveloperKeyRevocation(Construct):
         exempt_users: Sequence[str] = (),
         exempt_tag_key: str = DEFAULT_EXEMPT_TAG_KEY,
         action: Literal["delete", "deactivate"] = "delete",
-        min_key_age_days: int = 0,
-        max_workers: int = 16,
+        min_key_age: Duration = default_duration(declared.MIN_KEY_AGE),
+        max_workers: int = declared.MAX_WORKERS.default,
         dry_run: bool = False,
         notification_topic: sns.ITopic | None = None,
         notification_email: str | None = None,
         encryption_key: kms.IKey | None = None,
         reserved_concurrent_executions: int | None = None,
-        timeout: Duration = Duration.minutes(10),
-        memory_size: int = 512,
+        timeout: Duration = default_duration(declared.REVOCATION_TIMEOUT),
+        memory_size: int = declared.REVOCATION_MEMORY.default,
         log_retention: logs.RetentionDays = logs.RetentionDays.THREE_MONTHS,
         heartbeat_hours: int | None = None,
         accounts: Sequence[str] | Literal["organization"] | None = None,
         organizational_unit_ids: Sequence[str] = (),
         exclude_accounts: Sequence[str] = (),
-        member_role_name: str = DEFAULT_MEMBER_ROLE_NAME,
-        account_workers: int = 4,
+        member_role_name: str = declared.DEFAULT_MEMBER_ROLE_NAME,
+        account_workers: int = declared.ACCOUNT_WORKERS.default,
     ):
-        super().__init__(scope, id_)
-        check_member_role_name(member_role_name, "member_role_name")
-        if accounts is not None and accounts != "organization":
-            if isinstance(accounts, str):
-                raise ValueError(f"accounts must be a list of 12-digit account ids or 'organization', got {accounts!r}")
-            accounts = check_account_ids(list(accounts), "accounts")
-            if not accounts:
-                raise ValueError("accounts must name at least one account (or be None for the function's own account)")
-        organizational_unit_ids = check_ou_ids(list(organizational_unit_ids), "organizational_unit_ids", allow_root=False)
-        exclude_accounts = check_account_ids(list(exclude_accounts), "exclude_accounts")
-        if accounts != "organization" and (organizational_unit_ids or exclude_accounts):
-            raise ValueError("organizational_unit_ids and exclude_accounts need accounts='organization'")
-        check_at_least(account_workers, 1, "account_workers")
-        if account_workers > ACCOUNT_WORKERS_LIMIT:
-            raise ValueError(f"account_workers must be at most {ACCOUNT_WORKERS_LIMIT}, got {account_workers}")
-        groups = _names(groups, "groups", max_length=128)
-        if not groups:
-            raise ValueError("groups must name at least one IAM group whose members' keys are revoked")
-        protected_users = _names(protected_users, "protected_users", max_length=64)
-        exempt_users = _names(exempt_users, "exempt_users", max_length=64)
-        if action not in ("delete", "deactivate"):
-            raise ValueError(f"action must be 'delete' or 'deactivate', got {action!r}")
-        if not isinstance(exempt_tag_key, str) or len(exempt_tag_key) > 128:
-            raise ValueError(f"exempt_tag_key must be an IAM tag key of at most 128 characters or '', got {exempt_tag_key!r}")
-        check_at_least(min_key_age_days, 0, "min_key_age_days")
-        check_at_least(max_workers, 1, "max_workers")
-        if max_workers > MAX_WORKERS_LIMIT:
-            raise ValueError(f"max_workers must be at most {MAX_WORKERS_LIMIT} (more only earns IAM throttling), got {max_workers}")
+        super().__init__(scope, id)
+        values = check_props(
+            declared.REVOCATION_PROPS,
+            {
+                "groups": groups,
+                "schedule": schedule,
+                "protected_users": protected_users,
+                "exempt_users": exempt_users,
+                "exempt_tag_key": exempt_tag_key,
+                "action": action,
+                "min_key_age": min_key_age,
+                "max_workers": max_workers,
+                "dry_run": dry_run,
+                "timeout": timeout,
+                "memory_size": memory_size,
+                "notification_email": notification_email,
+                "heartbeat_hours": heartbeat_hours,
+                "accounts": accounts,
+                "organizational_unit_ids": organizational_unit_ids,
+                "exclude_accounts": exclude_accounts,
+                "member_role_name": member_role_name,
+                "account_workers": account_workers,
+            },
+        )
+        groups, protected_users, accounts = values["groups"], values["protected_users"], values["accounts"]
+        action, exempt_tag_key = values["action"], values["exempt_tag_key"]
         if schedule is None:
-            schedule = events.Schedule.expression(DEFAULT_REVOCATION_SCHEDULE)
-        elif schedule.expression_string.startswith("cron("):
-            check_cron(schedule.expression_string, "schedule")
+            schedule = events.Schedule.expression(declared.DEFAULT_REVOCATION_SCHEDULE)
 
         self.topic = resolve_topic(
             self, "Notifications", topic=notification_topic, email=notification_email, encryption_key=encryption_key
         )
-        environment = {
-            "REVOCATION_GROUPS": _json_list(groups),
-            "PROTECTED_USERS": _json_list(protected_users),
-            "EXEMPT_USERS": _json_list(exempt_users),
-            "EXEMPT_TAG_KEY": exempt_tag_key,
-            "REVOCATION_ACTION": action,
-            "MIN_KEY_AGE_DAYS": str(min_key_age_days),
-            "MAX_WORKERS": str(max_workers),
-            "NOTIFICATION_TOPIC_ARN": self.topic.topic_arn,
-            "DRY_RUN": "true" if dry_run else "false",
-        }
+        environment = {ENV_TOPIC_ARN: self.topic.topic_arn}
         if accounts is not None:
-            environment["REVOCATION_ACCOUNTS"] = (
-                accounts if accounts == "organization" else _json_list(list(accounts))
-            )
-            environment["MEMBER_ROLE_ARN_PATTERN"] = member_role_arn_pattern(member_role_name, REVOCATION_SUFFIX)
-            environment["ACCOUNT_WORKERS"] = str(account_workers)
-            if organizational_unit_ids:
-                environment["ORGANIZATIONAL_UNIT_IDS"] = _json_list(list(organizational_unit_ids))
-            if exclude_accounts:
-                environment["EXCLUDE_ACCOUNTS"] = _json_list(list(exclude_accounts))
+            environment[ENV_MEMBER_ROLE_ARN_PATTERN] = member_role_arn_pattern(member_role_name, REVOCATION_SUFFIX)
         job = MonitoredFunction(
             self,
             "Job",
@@ -166,10 +137,11 @@ class DeveloperKeyRevocation(Construct):
             description="Revokes the access keys of the members of chosen IAM groups",
             environment=environment,
             unresolved_environment={},
+            settings_file=settings_file(declared.REVOCATION_RUNTIME, values),
             schedule=schedule,
             topic=self.topic,
-            timeout=timeout,
-            memory_size=memory_size,
+            timeout=Duration.seconds(values["revocation_timeout_seconds"]),
+            memory_size=values["revocation_memory_mb"],
             reserved_concurrent_executions=reserved_concurrent_executions,
             log_retention=log_retention,
             layers=[],  # the revocation code needs boto3 only, which the runtime provides
@@ -245,9 +217,9 @@ class DeveloperKeyRevocation(Construct):
             )
         )
         user_actions = ["iam:ListAccessKeys", "iam:DeleteAccessKey"]
-        if action == "deactivate":
+        if values["action"] == "deactivate":
             user_actions.append("iam:UpdateAccessKey")
-        if exempt_tag_key:
+        if values["exempt_tag_key"]:
             user_actions.append("iam:ListUserTags")
         any_user = _iam_arn(stack, "user", "*")
         self.role.add_to_principal_policy(
@@ -301,20 +273,6 @@ class DeveloperKeyRevocation(Construct):
             ),
         )
         return dashboard
-
-
-def _json_list(names: list[str]) -> str:
-    return json.dumps(names, separators=(",", ":"))
-
-
-def _names(values: Sequence[str], where: str, max_length: int) -> list[str]:
-    if isinstance(values, str):
-        raise ValueError(f"{where} must be a list of names, got the single string {values!r}")
-    names = [check_iam_name(value, f"{where}[{index}]", max_length) for index, value in enumerate(values)]
-    duplicates = sorted({name for name in names if names.count(name) > 1})
-    if duplicates:
-        raise ValueError(f"{where} lists {duplicates} more than once")
-    return names
 
 
 def _iam_arn(stack: Stack, resource: str, name: str) -> str:

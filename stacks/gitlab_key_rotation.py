@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Sequence
 
-from aws_cdk import Acknowledgment, ArnFormat, Duration, RemovalPolicy, SecretValue, Stack, Validations
+from aws_cdk import Acknowledgment, ArnFormat, Duration, Fn, RemovalPolicy, SecretValue, Stack, Validations
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_ec2 as ec2
@@ -20,22 +20,34 @@ from constructs import Construct
 
 from .assets import ROTATION_HANDLER
 from .ca_bundle_layer import CA_BUNDLE_PATH, GitLabCaBundleLayer
+from .lambda_src.contract import (
+    ENV_MEMBER_ROLE_ARN_PATTERN,
+    ENV_STATE_SECRET_ARN_PREFIX,
+    ENV_STATE_SECRET_NAMES,
+    ENV_TOKEN_SECRET_ARN,
+    ENV_TOPIC_ARN,
+    RotatedUser,
+    SettingsError,
+)
+from .lambda_src.contract import settings as declared
 from .monitored_function import ARCHITECTURE, RUNTIME, MonitoredFunction
 from .notifications import grant_publish, resolve_topic
 from .observability import job_metric
+from .organization import ROTATION_SUFFIX, member_role_arn, member_role_arn_pattern
+from .props import check_props, default_duration, settings_file
 from .schedule_gaps import UnsupportedSchedule, longest_gap
-from .organization import DEFAULT_MEMBER_ROLE_NAME, ROTATION_SUFFIX, check_member_role_name, member_role_arn, member_role_arn_pattern
 from .requests_layer import RequestsLayer
-from .targets import RotatedUser
-from .validation import check_at_least, check_cron, check_https_url
 
-DEFAULT_ROTATION_SCHEDULE = "cron(0 6-18 ? * MON-FRI *)"
+DEFAULT_ROTATION_SCHEDULE = declared.DEFAULT_ROTATION_SCHEDULE
 # The value the created token secret starts with; the rotation Lambda recognises it and asks the
 # operator to put the real token in (README, "Deploy").
 GITLAB_TOKEN_PLACEHOLDER = "PLACEHOLDER: put the GitLab token here, see the README section Deploy"
 # The key-age alarm fires when a user's current key is older than the period + the grace period
 # + this + the schedule's longest gap (a key that became due just before a silent weekend).
 KEY_AGE_MARGIN_DAYS = 1
+# A secret that CloudFormation names is "<logical id>-<12 random characters>", and its ARN adds
+# "-<6 random characters>": the name part of a state secret ARN is this much longer than its logical id.
+GENERATED_SECRET_NAME_EXTRA = 1 + 12 + 1 + 6
 
 _KEY_ACTIONS = [
     "iam:ListAccessKeys",
@@ -66,7 +78,7 @@ class GitLabKeyRotation(Construct):
     """One Lambda that rotates the access keys of ``users`` and writes each new key into the
     CI/CD variables of that user's GitLab targets, on ``schedule``.
 
-    The previous key stays Active for ``grace_period_hours`` after the new key reached every
+    The previous key stays Active for ``grace_period`` after the new key reached every
     target, is then made Inactive, and is deleted ``deletion_window_days`` later.
 
     :param users: the IAM machine users and their GitLab targets (at least one user).
@@ -77,11 +89,12 @@ class GitLabKeyRotation(Construct):
         small layer. Default: the public CAs of the Lambda runtime (via ``certifi``).
     :param schedule: when to run (UTC). Default ``cron(0 6-18 ? * MON-FRI *)``: hourly in the
         working day, so grace windows end promptly and new keys appear while people are around.
-    :param rotation_period_days: rotate when the current key is older (default 30).
-    :param grace_period_hours: how long the previous key stays Active (default 24); less than the period.
-    :param deletion_window_days: how long an Inactive previous key is kept for recovery (default 7).
-    :param token_expiry_warning_days: warn (log, metric, alarm) from this many days before the
-        GitLab token expires (default 30).
+    :param rotation_period: rotate when the current key is older (default 30 days; whole days).
+    :param grace_period: how long the previous key stays Active (default 24 hours; whole hours);
+        shorter than the period.
+    :param deletion_window: how long an Inactive previous key is kept for recovery (default 7 days).
+    :param token_expiry_warning: warn (log, metric, alarm) this long before the GitLab token
+        expires (default 30 days, at most 365: a token lives no longer).
     :param rotate_gitlab_token: let the Lambda rotate the GitLab token itself before it expires;
         grants it write access to the token secret (default False). Needs
         ``reserved_concurrent_executions=1``.
@@ -98,13 +111,16 @@ class GitLabKeyRotation(Construct):
     :param reserved_concurrent_executions: default 1, so that two runs never overlap; None reserves
         nothing (for accounts whose concurrency quota is too small to reserve any).
     :param requests_layer: a layer providing ``requests``; default: a new ``RequestsLayer``.
-    :param timeout: default 5 minutes. :param memory_size: MB, default 256.
+    :param timeout: default 5 minutes (30 seconds to 15 minutes). :param memory_size: MB, default 256.
     :param log_retention: default three months.
     :param heartbeat_hours: the heartbeat alarm's window: None (default) derives it from the
         schedule (62 hours for the default one), 1 to 168 sets it, 0 turns the alarm off.
     :param member_role_name: users with an ``account`` are reached through the role
         ``/gitlab-key-rotation/<member_role_name>-rotation`` of that account (``MemberRoles``); the
         function may assume that role in those accounts only. Default ``KeyRotationMember``.
+
+    Every value is checked by the settings contract (``gitlab_key_rotation.lambda_src.contract``),
+    the rules the Lambda applies to its ``settings.json``; a ``ValueError`` lists every bad prop.
 
     Created resources: ``function``, ``role``, ``rule``, ``token_secret``, ``state_secrets`` (by IAM
     user name), ``topic``, ``dead_letter_queue``, ``log_group``, ``alarms`` (errors, failed runs,
@@ -114,17 +130,17 @@ class GitLabKeyRotation(Construct):
     def __init__(
         self,
         scope: Construct,
-        id_: str,
+        id: str,  # noqa: A002 - aws-cdk-lib's Python constructs name it so
         *,
         users: Sequence[RotatedUser],
         gitlab_url: str,
         gitlab_token_secret: secretsmanager.ISecret | None = None,
         gitlab_ca_bundle: str | os.PathLike[str] | None = None,
         schedule: events.Schedule | None = None,
-        rotation_period_days: int = 30,
-        grace_period_hours: int = 24,
-        deletion_window_days: int = 7,
-        token_expiry_warning_days: int = 30,
+        rotation_period: Duration = default_duration(declared.ROTATION_PERIOD),
+        grace_period: Duration = default_duration(declared.GRACE_PERIOD),
+        deletion_window: Duration = default_duration(declared.DELETION_WINDOW),
+        token_expiry_warning: Duration = default_duration(declared.TOKEN_EXPIRY_WARNING),
         rotate_gitlab_token: bool = False,
         notification_topic: sns.ITopic | None = None,
         notification_email: str | None = None,
@@ -136,36 +152,42 @@ class GitLabKeyRotation(Construct):
         security_groups: Sequence[ec2.ISecurityGroup] | None = None,
         reserved_concurrent_executions: int | None = 1,
         requests_layer: lambda_.ILayerVersion | None = None,
-        timeout: Duration = Duration.minutes(5),
-        memory_size: int = 256,
+        timeout: Duration = default_duration(declared.ROTATION_TIMEOUT),
+        memory_size: int = declared.ROTATION_MEMORY.default,
         log_retention: logs.RetentionDays = logs.RetentionDays.THREE_MONTHS,
         heartbeat_hours: int | None = None,
-        member_role_name: str = DEFAULT_MEMBER_ROLE_NAME,
+        member_role_name: str = declared.DEFAULT_MEMBER_ROLE_NAME,
     ):
-        super().__init__(scope, id_)
-        users = _check_users(users)
-        check_member_role_name(member_role_name, "member_role_name")
+        super().__init__(scope, id)
+        users = tuple(users) if isinstance(users, (list, tuple)) else users
+        not_users = [f"users[{i}] must be a RotatedUser, got {u!r}" for i, u in enumerate(users) if not isinstance(u, RotatedUser)]
+        if not_users or isinstance(users, str):
+            raise SettingsError(not_users or [f"users must be a list of RotatedUser, got {users!r}"])
+        values = check_props(
+            declared.ROTATION_PROPS,
+            {
+                "users": [user.to_json() for user in users],
+                "gitlab_url": gitlab_url,
+                "gitlab_ca_bundle": None if gitlab_ca_bundle is None else str(gitlab_ca_bundle),
+                "rotate_gitlab_token": rotate_gitlab_token,
+                "token_expiry_warning": token_expiry_warning,
+                "schedule": schedule,
+                "rotation_period": rotation_period,
+                "grace_period": grace_period,
+                "deletion_window": deletion_window,
+                "notify_on_success": notify_on_success,
+                "dry_run": dry_run,
+                "timeout": timeout,
+                "memory_size": memory_size,
+                "notification_email": notification_email,
+                "reserved_concurrent_executions": reserved_concurrent_executions,
+                "heartbeat_hours": heartbeat_hours,
+                "member_role_name": member_role_name,
+            },
+        )
         member_accounts = sorted({user.account for user in users if user.account is not None})
-        gitlab_url = check_https_url(gitlab_url, "gitlab_url")
-        check_at_least(rotation_period_days, 1, "rotation_period_days")
-        check_at_least(grace_period_hours, 0, "grace_period_hours")
-        check_at_least(deletion_window_days, 0, "deletion_window_days")
-        check_at_least(token_expiry_warning_days, 1, "token_expiry_warning_days")
-        if grace_period_hours >= rotation_period_days * 24:
-            raise ValueError(
-                f"grace_period_hours ({grace_period_hours}) must be shorter than the rotation period "
-                f"({rotation_period_days} days = {rotation_period_days * 24} hours)"
-            )
         if schedule is None:
-            schedule = events.Schedule.expression(DEFAULT_ROTATION_SCHEDULE)
-        elif schedule.expression_string.startswith("cron("):
-            check_cron(schedule.expression_string, "schedule")
-        if rotate_gitlab_token and reserved_concurrent_executions != 1:
-            raise ValueError(
-                "rotate_gitlab_token needs reserved_concurrent_executions=1 (runs that never overlap): a run still "
-                "using the old token while another rotates it would make GitLab revoke the new token too (reuse "
-                f"detection); got {reserved_concurrent_executions}"
-            )
+            schedule = events.Schedule.expression(declared.DEFAULT_ROTATION_SCHEDULE)
         if vpc is None and (vpc_subnets is not None or security_groups is not None):
             raise ValueError("vpc_subnets and security_groups need vpc: pass the VPC the function runs in")
 
@@ -206,33 +228,25 @@ class GitLabKeyRotation(Construct):
         layers: list[lambda_.ILayerVersion] = [
             requests_layer or RequestsLayer(self, "RequestsLayer", runtime=RUNTIME, architecture=ARCHITECTURE)
         ]
-        environment = {
-            "GITLAB_URL": gitlab_url,
-            "GITLAB_TOKEN_SECRET_ARN": self.token_secret.secret_arn,
-            "ROTATION_PERIOD_DAYS": str(rotation_period_days),
-            "GRACE_PERIOD_HOURS": str(grace_period_hours),
-            "DELETION_WINDOW_DAYS": str(deletion_window_days),
-            "TOKEN_EXPIRY_WARNING_DAYS": str(token_expiry_warning_days),
-            "ROTATE_GITLAB_TOKEN": _flag(rotate_gitlab_token),
-            "NOTIFICATION_TOPIC_ARN": self.topic.topic_arn,
-            "NOTIFY_ON_SUCCESS": _flag(notify_on_success),
-            "DRY_RUN": _flag(dry_run),
-        }
+        values["gitlab_ca_bundle"] = None
         if gitlab_ca_bundle is not None:
-            layers.append(GitLabCaBundleLayer(self, "GitLabCaBundle", pem_file=gitlab_ca_bundle))
-            environment["GITLAB_CA_BUNDLE"] = CA_BUNDLE_PATH
-        rotation_users = [
-            {
-                "iam_user": user.iam_user,
-                "state_secret_arn": self.state_secrets[user.iam_user].secret_arn,
-                "targets": [target.to_json() for target in user.targets],
-                **({"account": user.account} if user.account is not None else {}),
-            }
-            for user in users
-        ]
+            layers.append(GitLabCaBundleLayer(self, "GitLabCaBundle", pem_file=values["gitlab_ca_bundle_file"]))
+            values["gitlab_ca_bundle"] = CA_BUNDLE_PATH
+        stack = Stack.of(self)
+        state_secrets = [self.state_secrets[user.iam_user] for user in users]
+        environment = {
+            ENV_TOKEN_SECRET_ARN: self.token_secret.secret_arn,
+            ENV_TOPIC_ARN: self.topic.topic_arn,
+            ENV_STATE_SECRET_ARN_PREFIX: Fn.sub("arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:"),
+            ENV_STATE_SECRET_NAMES: stack.to_json_string(
+                [stack.split_arn(secret.secret_arn, ArnFormat.COLON_RESOURCE_NAME).resource_name for secret in state_secrets]
+            ),
+        }
+        # What the names can grow to once CloudFormation has named the secrets.
+        longest_names = ["x" * (len(stack.resolve(stack.get_logical_id(secret.node.default_child))) + GENERATED_SECRET_NAME_EXTRA)
+                         for secret in state_secrets]  # fmt: skip
         if member_accounts:
-            environment["MEMBER_ROLE_ARN_PATTERN"] = member_role_arn_pattern(member_role_name, ROTATION_SUFFIX)
-        environment["ROTATION_USERS"] = Stack.of(self).to_json_string(rotation_users)
+            environment[ENV_MEMBER_ROLE_ARN_PATTERN] = member_role_arn_pattern(member_role_name, ROTATION_SUFFIX)
 
         job = MonitoredFunction(
             self,
@@ -240,11 +254,12 @@ class GitLabKeyRotation(Construct):
             handler=ROTATION_HANDLER,
             description="Rotates IAM machine-user access keys into GitLab CI/CD variables",
             environment=environment,
-            unresolved_environment={"ROTATION_USERS": rotation_users},
+            unresolved_environment={ENV_STATE_SECRET_NAMES: longest_names},
+            settings_file=settings_file(declared.ROTATION_RUNTIME, values),
             schedule=schedule,
             topic=self.topic,
-            timeout=timeout,
-            memory_size=memory_size,
+            timeout=Duration.seconds(values["rotation_timeout_seconds"]),
+            memory_size=values["rotation_memory_mb"],
             reserved_concurrent_executions=reserved_concurrent_executions,
             log_retention=log_retention,
             layers=layers,
@@ -278,7 +293,7 @@ class GitLabKeyRotation(Construct):
                 )
             )
         self.token_secret.grant_read(self.role)
-        if rotate_gitlab_token:
+        if values["rotate_gitlab_token"]:
             self.role.add_to_principal_policy(
                 iam.PolicyStatement(
                     sid="StoreRotatedGitLabToken",
@@ -299,9 +314,9 @@ class GitLabKeyRotation(Construct):
             self._grant_secret_key_use(encryption_key)
         grant_publish(self.topic, self.role)
 
-        self.token_expiry_alarm = self._token_expiry_alarm(token_expiry_warning_days)
+        self.token_expiry_alarm = self._token_expiry_alarm(values["token_expiry_warning_days"])
         self.key_age_alarm = self._key_age_alarm(
-            rotation_period_days + grace_period_hours / 24 + _schedule_margin_days(schedule.expression_string)
+            values["rotation_period_days"] + values["grace_period_hours"] / 24 + _schedule_margin_days(schedule.expression_string)
         )
         self.alarms = [*job.alarms, self.key_age_alarm, self.token_expiry_alarm]
         for alarm in (self.key_age_alarm, self.token_expiry_alarm):
@@ -403,33 +418,6 @@ def _schedule_margin_days(expression: str) -> float:
     except UnsupportedSchedule:  # rate(): runs at least that often; a day of margin is plenty
         return KEY_AGE_MARGIN_DAYS
     return KEY_AGE_MARGIN_DAYS + round(gap.total_seconds() / 86400, 2)
-
-
-def _check_users(users: Sequence[RotatedUser]) -> tuple[RotatedUser, ...]:
-    users = tuple(users)
-    if not users:
-        raise ValueError("users must name at least one IAM machine user to rotate")
-    names: set[str] = set()
-    slots: dict[tuple[str, str, str, str], str] = {}
-    for user in users:
-        if not isinstance(user, RotatedUser):
-            raise ValueError(f"users must be RotatedUser objects, got {user!r}")
-        if user.iam_user.lower() in names:
-            raise ValueError(f"IAM user {user.iam_user!r} is listed twice in users (IAM names ignore case)")
-        names.add(user.iam_user.lower())
-        for slot in user.variable_slots:
-            if slot in slots:
-                kind, target_id, scope, variable = slot
-                raise ValueError(
-                    f"{kind} {target_id!r} variable {variable!r} at environment scope {scope!r} would receive the keys "
-                    f"of both {slots[slot]!r} and {user.iam_user!r}: give each its own variable or scope"
-                )
-            slots[slot] = user.iam_user
-    return users
-
-
-def _flag(value: bool) -> str:
-    return "true" if value else "false"
 
 
 def _acknowledge_rotation_outside_secrets_manager(secret: secretsmanager.Secret, reason: str) -> None:

@@ -1,4 +1,4 @@
-"""``KeyRotationStack``: the deployable unit, composed from the typed config of ``stacks.config``."""
+"""``KeyRotationStack``: the deployable unit, composed from the checked config of ``config`` (cdk.json)."""
 
 from __future__ import annotations
 
@@ -8,14 +8,26 @@ from aws_cdk import Annotations, Aws, CfnOutput, Duration, Fn, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_events as events
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
-from .config import RETENTION_BY_DAYS, AppConfig, VpcConfig
+from .config import AppConfig
 from .developer_key_revocation import DeveloperKeyRevocation
 from .gitlab_key_rotation import GitLabKeyRotation
 from .notifications import resolve_topic, slack_channel
 from .organization import MemberRolesStackSet, member_template
+
+
+_R = logs.RetentionDays
+# The RetentionDays member of each retention the contract allows (rules.LOG_RETENTION_DAYS, CloudWatch's values).
+RETENTION_BY_DAYS = {
+    1: _R.ONE_DAY, 3: _R.THREE_DAYS, 5: _R.FIVE_DAYS, 7: _R.ONE_WEEK, 14: _R.TWO_WEEKS, 30: _R.ONE_MONTH,
+    60: _R.TWO_MONTHS, 90: _R.THREE_MONTHS, 120: _R.FOUR_MONTHS, 150: _R.FIVE_MONTHS, 180: _R.SIX_MONTHS,
+    365: _R.ONE_YEAR, 400: _R.THIRTEEN_MONTHS, 545: _R.EIGHTEEN_MONTHS, 731: _R.TWO_YEARS, 1096: _R.THREE_YEARS,
+    1827: _R.FIVE_YEARS, 2192: _R.SIX_YEARS, 2557: _R.SEVEN_YEARS, 2922: _R.EIGHT_YEARS, 3288: _R.NINE_YEARS,
+    3653: _R.TEN_YEARS,
+}  # fmt: skip
 
 
 class KeyRotationStack(Stack):
@@ -26,8 +38,8 @@ class KeyRotationStack(Stack):
     are outputs, and with ``organization.deploy_to_ou_ids`` a service-managed StackSet
     (``MemberRoles``) deploys the member roles (``member_stack_props``) to those OUs."""
 
-    def __init__(self, scope: Construct, id_: str, *, config: AppConfig, **kwargs: Any):
-        super().__init__(scope, id_, **kwargs)
+    def __init__(self, scope: Construct, id: str, *, config: AppConfig, **kwargs: Any):  # noqa: A002
+        super().__init__(scope, id, **kwargs)
         encryption_key = (
             kms.Key.from_key_arn(self, "EncryptionKey", config.kms_key_arn) if config.kms_key_arn else None
         )
@@ -61,16 +73,16 @@ class KeyRotationStack(Stack):
             ),
             gitlab_ca_bundle=gitlab.ca_bundle_file,
             schedule=events.Schedule.expression(rotation.schedule),
-            rotation_period_days=rotation.period_days,
-            grace_period_hours=rotation.grace_period_hours,
-            deletion_window_days=rotation.deletion_window_days,
-            token_expiry_warning_days=gitlab.token_expiry_warning_days,
+            rotation_period=Duration.days(rotation.period_days),
+            grace_period=Duration.hours(rotation.grace_period_hours),
+            deletion_window=Duration.days(rotation.deletion_window_days),
+            token_expiry_warning=Duration.days(gitlab.token_expiry_warning_days),
             rotate_gitlab_token=gitlab.rotate_token,
             notification_topic=self.topic,
             notify_on_success=rotation.notify_on_success,
             dry_run=rotation.dry_run,
             encryption_key=encryption_key,
-            reserved_concurrent_executions=rotation.reserved_concurrency,
+            reserved_concurrent_executions=rotation.reserved_concurrency or None,  # 0 reserves nothing
             timeout=Duration.seconds(rotation.timeout_seconds),
             memory_size=rotation.memory_mb,
             log_retention=retention,
@@ -90,7 +102,7 @@ class KeyRotationStack(Stack):
                 exempt_users=revocation.exempt_users,
                 exempt_tag_key=revocation.exempt_tag_key,
                 action=revocation.action,
-                min_key_age_days=revocation.min_key_age_days,
+                min_key_age=Duration.days(revocation.min_key_age_days),
                 max_workers=revocation.max_workers,
                 dry_run=revocation.dry_run,
                 notification_topic=self.topic,
@@ -147,7 +159,9 @@ def member_stack_props(config: AppConfig) -> dict[str, Any]:
     }
 
 
-def _vpc_props(scope: Construct, vpc: VpcConfig) -> dict[str, Any]:
+
+
+def _vpc_props(scope: Construct, vpc: AppConfig) -> dict[str, Any]:
     """The rotation function's placement from ids alone: no lookup, so synth needs no credentials.
 
     The function uses exactly the configured subnets; nothing here needs the VPC's zones.

@@ -30,6 +30,7 @@ from constructs import Construct
 
 from .assets import lambda_code
 from .observability import heartbeat_alarm, heartbeat_window
+from .lambda_src.contract import SETTINGS_FILE
 
 RUNTIME = lambda_.Runtime.PYTHON_3_14
 ARCHITECTURE = lambda_.Architecture.ARM_64
@@ -70,7 +71,8 @@ def _stand_in_tokens(value: object) -> object:
 
 
 class MonitoredFunction(Construct):
-    """A function from the shared ``lambda_src`` asset, run by ``schedule``, watched by alarms.
+    """A function from its own code asset (``lambda_src`` plus its ``settings.json``), run by
+    ``schedule``, watched by alarms. Only deploy-time values (ARNs) go into ``environment``.
 
     Created resources: ``role``, ``log_group``, ``dead_letter_queue``, ``function``, ``rule``,
     ``errors_alarm``, ``dead_letter_alarm``, ``heartbeat_alarm`` (None with ``heartbeat_hours=0``).
@@ -80,12 +82,13 @@ class MonitoredFunction(Construct):
     def __init__(
         self,
         scope: Construct,
-        id_: str,
+        id: str,  # noqa: A002
         *,
         handler: str,
         description: str,
         environment: Mapping[str, str],
         unresolved_environment: Mapping[str, object],
+        settings_file: bytes,
         schedule: events.Schedule,
         topic: sns.ITopic,
         timeout: Duration,
@@ -99,7 +102,7 @@ class MonitoredFunction(Construct):
         security_groups: Sequence[ec2.ISecurityGroup] | None = None,
         heartbeat_hours: int | None = None,
     ):
-        super().__init__(scope, id_)
+        super().__init__(scope, id)
         job = _job_name(handler)
         window = heartbeat_window(schedule.expression_string, heartbeat_hours, "heartbeat_hours")
         size = environment_size(environment, unresolved_environment)
@@ -107,12 +110,7 @@ class MonitoredFunction(Construct):
             biggest = max(environment, key=lambda k: environment_size({k: environment[k]}, unresolved_environment))
             raise ValueError(
                 f"the environment of {self.node.path} would take up to {size} bytes, over Lambda's limit of "
-                f"{ENVIRONMENT_LIMIT_BYTES} (the largest variable is {biggest}): split the users over several "
-                "constructs, or use fewer targets or shorter descriptions"
-            )
-        if reserved_concurrent_executions is not None and reserved_concurrent_executions < 1:
-            raise ValueError(
-                f"reserved_concurrent_executions must be None (reserve nothing) or at least 1, got {reserved_concurrent_executions}"
+                f"{ENVIRONMENT_LIMIT_BYTES} (the largest variable is {biggest})"
             )
 
         self.role = iam.Role(
@@ -168,7 +166,7 @@ class MonitoredFunction(Construct):
             description=description,
             runtime=RUNTIME,
             architecture=ARCHITECTURE,
-            code=lambda_code(),
+            code=lambda_code(extra_files={SETTINGS_FILE: settings_file}),
             handler=handler,
             role=self.role,
             environment=dict(environment),

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 from aws_cdk import Acknowledgment, Names, Validations
 from aws_cdk import aws_chatbot as chatbot
 from aws_cdk import aws_iam as iam
@@ -11,15 +9,6 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
-
-_EMAIL = re.compile(r"\A[^@\s]+@[^@\s]+\.[^@\s]+\Z")
-
-
-def check_email(address: object, where: str) -> str:
-    if not isinstance(address, str) or not _EMAIL.match(address):
-        raise ValueError(f"{where} must be an e-mail address like 'platform-team@example.com', got {address!r}")
-    return address
-
 
 def grant_publish(topic: sns.ITopic, role: iam.IRole) -> None:
     """sns:Publish on the topic, and the use of its KMS key if it has one, without wildcard actions."""
@@ -46,7 +35,8 @@ def resolve_topic(
 ) -> sns.ITopic:
     """``topic`` when given, else a new topic (SSL-only, encrypted with ``encryption_key`` if given).
 
-    ``email`` subscribes that address to whichever topic is used (the address must confirm it).
+    ``email`` (checked by the caller's props) subscribes that address to whichever topic is used
+    (the address must confirm it).
     """
     if topic is None:
         created = sns.Topic(scope, id_, enforce_ssl=True, master_key=encryption_key)
@@ -67,7 +57,7 @@ def resolve_topic(
             )
         topic = created
     if email is not None:
-        topic.add_subscription(subscriptions.EmailSubscription(check_email(email, "notification_email")))
+        topic.add_subscription(subscriptions.EmailSubscription(email))
     return topic
 
 

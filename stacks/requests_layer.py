@@ -87,7 +87,7 @@ class RequestsLayer(lambda_.LayerVersion):
     def __init__(
         self,
         scope: Construct,
-        id_: str,
+        id: str,  # noqa: A002
         *,
         runtime: lambda_.Runtime = lambda_.Runtime.PYTHON_3_14,
         architecture: lambda_.Architecture = lambda_.Architecture.ARM_64,
@@ -102,7 +102,7 @@ class RequestsLayer(lambda_.LayerVersion):
         ).hexdigest()
         super().__init__(
             scope,
-            id_,
+            id,
             code=lambda_.Code.from_asset(
                 str(requirements_file.parent),
                 asset_hash_type=AssetHashType.CUSTOM,

@@ -14,7 +14,7 @@ import calendar
 import re
 from datetime import date, datetime, timedelta
 
-from .validation import check_cron
+from .lambda_src.contract.rules import Schedule, schedule_problem
 
 PERIOD_START = date(2031, 1, 1)
 PERIOD_DAYS = 731  # 2031 and the leap year 2032
@@ -28,7 +28,9 @@ class UnsupportedSchedule(ValueError):
 
 def firings(expression: str, start: date = PERIOD_START, days: int = PERIOD_DAYS) -> list[datetime]:
     """Every firing of a 6-field EventBridge cron expression (UTC) from ``start`` on, in order."""
-    check_cron(expression, "schedule")
+    problem = schedule_problem(expression) or (None if expression.strip().startswith("cron(") else "not a cron expression")
+    if problem:
+        raise ValueError(f"schedule must be {Schedule.allowed}; got {expression!r} ({problem})")
     minutes, hours, day_of_month, month, day_of_week, year = re.match(r"cron\((.*)\)", expression.strip()).group(1).split()
     minute_set = _values(minutes, 0, 59, {})
     hour_set = _values(hours, 0, 23, {})

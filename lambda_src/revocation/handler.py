@@ -1,7 +1,7 @@
 """Lambda entry point of the weekly developer-key revocation (``revocation.handler.handler``).
 
 Event: ``{}`` or EventBridge's scheduled event (``replay-name`` included); ``{"dry_run": true}``
-only reports. A dry run asked for in the settings (``DRY_RUN``) cannot be turned off by the event.
+only reports. A dry run asked for in the settings (``dry_run`` of settings.json) cannot be turned off by the event.
 Any other field or type is refused (``common.events.EventError``) before the settings are read or
 IAM is called: a typo of ``dry_run`` never becomes a real run.
 
@@ -44,7 +44,7 @@ def handler(event: Any, context: Any) -> dict[str, object]:
     started = datetime.now(UTC)
     try:
         request = parse_event(event, OPTIONS)
-        settings = RevocationSettings.from_env(os.environ)
+        settings = RevocationSettings.load(os.environ)
         if request.options.get("dry_run"):
             settings = replace(settings, dry_run=True)
         result = run(settings, run_id=getattr(context, "aws_request_id", None) or str(uuid.uuid4()))

@@ -97,7 +97,7 @@ def _members(groups: tuple[str, ...], iam: Iam) -> tuple[list[str], tuple[Failur
             failures.append(
                 Failure(
                     f"group {group}",
-                    f"IAM group {group!r} does not exist; REVOCATION_GROUPS must name existing groups",
+                    f"IAM group {group!r} does not exist; revocation.groups must name existing groups",
                 )
             )
         except Exception as exc:  # recorded, the other groups still run

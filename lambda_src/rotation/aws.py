@@ -70,7 +70,7 @@ class Boto3IamKeys:
         except ClientError as exc:
             if _code(exc) == "NoSuchEntity":
                 raise UserNotFoundError(
-                    f"IAM user {user} does not exist (NoSuchEntity); create it or fix ROTATION_USERS"
+                    f"IAM user {user} does not exist (NoSuchEntity); create it or fix rotation.users"
                 ) from None
             raise
 

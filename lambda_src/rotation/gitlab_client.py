@@ -280,7 +280,7 @@ class GitLabClient:
                 if final or not _may_retry_failure(method, error):
                     raise GitLabError(
                         f"{what}: no answer from GitLab at {self.base_url} ({type(error).__name__}); check "
-                        "GITLAB_URL, the network path to GitLab and that it is up",
+                        "gitlab.url, the network path to GitLab and that it is up",
                         None,
                     ) from None
                 logger.warning("%s: no answer from GitLab (%s); retrying", what, type(error).__name__)
@@ -309,7 +309,7 @@ class GitLabClient:
         if not isinstance(data, dict):
             raise GitLabError(
                 f"{what}: GitLab answered {response.status_code} without the expected JSON object; "
-                f"check that GITLAB_URL ({self.base_url}) is the GitLab base URL",
+                f"check that gitlab.url ({self.base_url}) is the GitLab base URL",
                 response.status_code,
             )
         return data
@@ -324,7 +324,7 @@ class GitLabClient:
         if 300 <= status < 400:
             raise GitLabError(
                 f"{what}: GitLab redirected ({status}) to {response.headers.get('Location')!r}; the token is "
-                f"never sent after a redirect: set GITLAB_URL to the address GitLab answers on (now {self.base_url})",
+                f"never sent after a redirect: set gitlab.url to the address GitLab answers on (now {self.base_url})",
                 status,
             )
         if status == 401:
@@ -351,7 +351,7 @@ class GitLabClient:
             )
         if status == 404:
             raise GitLabNotFoundError(
-                f"{what}: GitLab has no such API route ({detail}): check GITLAB_URL ({self.base_url}, without /api/v4) "
+                f"{what}: GitLab has no such API route ({detail}): check gitlab.url ({self.base_url}, without /api/v4) "
                 "and the target's id or full path",
                 status,
             )
@@ -474,7 +474,7 @@ def _auth_problem(body: object) -> str:
         return f"the GitLab token was revoked: {NEW_TOKEN_NEEDED}"
     return (
         "GitLab does not know the token (401 Unauthorized): check that the GitLab token secret holds a personal access "
-        "token of this GitLab instance (GITLAB_URL)"
+        "token of this GitLab instance (gitlab.url)"
     )
 
 

@@ -1,4 +1,5 @@
-"""The rotation Lambda's entry point: environment and event in, one JSON summary line out.
+"""The rotation Lambda's entry point: settings (settings.json and environment) and event in, one JSON
+summary line out.
 
 It raises when anything failed, so the Lambda's Errors metric (and its alarm) fires. The summary
 holds user names, actions with key ids, targets and times: never a secret. Before it, the run's
@@ -16,10 +17,9 @@ import uuid
 from datetime import UTC, datetime
 
 from ..common import metrics
-from ..common.env import SettingsError
 from .errors import RotationError
 from .request import BadEventError, parse_event
-from .settings import RotationSettings
+from .settings import RotationSettings, SettingsError
 from .wiring import rotate
 
 logger = logging.getLogger(__package__)
@@ -37,7 +37,7 @@ def handler(event: object, context: object) -> dict:
     run_id = getattr(context, "aws_request_id", None) or str(uuid.uuid4())
     started = datetime.now(UTC)
     try:
-        settings = RotationSettings.from_env(os.environ)
+        settings = RotationSettings.load(os.environ)
         request = parse_event(event, run_id, settings.dry_run)
     except (SettingsError, BadEventError) as exc:
         _emit_run_metrics(

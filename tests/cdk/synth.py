@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -11,6 +12,7 @@ import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
 from gitlab_key_rotation.config import CONTEXT_KEY, AppConfig, load_config
+from gitlab_key_rotation.lambda_src.contract import SETTINGS_FILE
 from gitlab_key_rotation.key_rotation_stack import KeyRotationStack
 
 REPO = Path(__file__).resolve().parents[2]
@@ -91,10 +93,13 @@ def resources(template: dict, resource_type: str) -> dict[str, dict]:
     return {k: v for k, v in template["Resources"].items() if v["Type"] == resource_type}
 
 
-def render(value: object, refs: dict[str, str]) -> object:
-    """A template value with ``Ref``/``Fn::GetAtt``/``Fn::Join`` resolved, for logical ids in ``refs``
-    and the pseudo parameters (partition aws, account 123456789012, region eu-west-1)."""
-    pseudo = {"AWS::Partition": "aws", "AWS::AccountId": "123456789012", "AWS::Region": "eu-west-1"}
+PSEUDO = {"AWS::Partition": "aws", "AWS::AccountId": "123456789012", "AWS::Region": "eu-west-1"}
+
+
+def render(value: object, refs: dict[str, str], pseudo: dict[str, str] = PSEUDO) -> object:
+    """A template value with ``Ref``/``Fn::GetAtt``/``Fn::Join``/``Fn::Sub``/``Fn::Select``/``Fn::Split``
+    resolved, for logical ids in ``refs``
+    and the pseudo parameters (default: partition aws, account 123456789012, region eu-west-1)."""
     if isinstance(value, dict) and len(value) == 1:
         (function, argument), = value.items()
         if function == "Ref":
@@ -103,9 +108,40 @@ def render(value: object, refs: dict[str, str]) -> object:
             return refs[argument[0]]
         if function == "Fn::Join":
             separator, parts = argument
-            return separator.join(str(render(part, refs)) for part in parts)
+            return separator.join(str(render(part, refs, pseudo)) for part in parts)
+        if function == "Fn::Sub" and isinstance(argument, str):
+            return re.sub(r"\$\{([^}]+)\}", lambda m: str(render({"Ref": m.group(1)}, refs, pseudo)), argument)
+        if function == "Fn::Select":
+            index, items = argument
+            return render(items, refs, pseudo)[index]
+        if function == "Fn::Split":
+            separator, text = argument
+            return str(render(text, refs, pseudo)).split(separator)
     if isinstance(value, dict):
-        return {k: render(v, refs) for k, v in value.items()}
+        return {k: render(v, refs, pseudo) for k, v in value.items()}
     if isinstance(value, list):
-        return [render(v, refs) for v in value]
+        return [render(v, refs, pseudo) for v in value]
     return value
+
+
+def code_dir(synthesis: Synthesis, stack_name: str, function_logical_id: str) -> Path:
+    """The function's code asset as staged in cdk.out (what Lambda unpacks into LAMBDA_TASK_ROOT)."""
+    key = synthesis.template(stack_name)["Resources"][function_logical_id]["Properties"]["Code"]["S3Key"]
+    return synthesis.outdir / f"asset.{key.removesuffix('.zip')}"
+
+
+def lambda_env(synthesis: Synthesis, stack_name: str, function_logical_id: str, refs: dict[str, str]) -> dict[str, str]:
+    """What the function's settings loader sees once deployed: its environment with ``refs`` (logical id
+    -> ARN) filled in, and ``LAMBDA_TASK_ROOT`` at its code asset, whose settings.json it reads."""
+    template = synthesis.template(stack_name)
+    variables = render(template["Resources"][function_logical_id]["Properties"]["Environment"]["Variables"], refs)
+    root = code_dir(synthesis, stack_name, function_logical_id)
+    assert (root / SETTINGS_FILE).is_file()
+    return {**variables, "LAMBDA_TASK_ROOT": str(root)}
+
+
+def stand_in_arns(template: dict) -> dict[str, str]:
+    """A plausible ARN for each secret and topic of the template, as CloudFormation would name them."""
+    refs = {k: f"arn:aws:secretsmanager:eu-west-1:123456789012:secret:{k}-AbCdEfGhIjKl-AbCdEf" for k in resources(template, "AWS::SecretsManager::Secret")}
+    refs |= {k: f"arn:aws:sns:eu-west-1:123456789012:{k}" for k in resources(template, "AWS::SNS::Topic")}
+    return refs

@@ -17,9 +17,10 @@ from aws_cdk import aws_sns as sns
 
 from gitlab_key_rotation import DeveloperKeyRevocation, GitLabKeyRotation, GitLabTarget, KeyRotationStack, RotatedUser
 from gitlab_key_rotation.ca_bundle_layer import CA_BUNDLE_PATH, CopyFileBundling
+from gitlab_key_rotation.lambda_src.contract.schema import REQUIRED
 from gitlab_key_rotation.lambda_src.rotation.settings import GitLabTarget as RuntimeGitLabTarget
 from tests.cdk.lint import lint
-from tests.cdk.synth import Synthesis, config_with, render, resources, synthesize_app
+from tests.cdk.synth import Synthesis, config_with, lambda_env, render, resources, stand_in_arns, synthesize_app
 
 TOKEN_ARN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:gitlab-token-AbCdEf"
 TOPIC_ARN = "arn:aws:sns:eu-west-1:123456789012:platform-alerts"
@@ -147,10 +148,18 @@ def test_vpc_placement_with_eni_permissions(synth: Synthesis) -> None:
     assert "VpcConfig" not in the_function(template, "StandaloneRevocation")
 
 
-def test_ca_bundle_layer_and_environment(synth: Synthesis) -> None:
+def the_function_id(template: dict, name_part: str) -> str:
+    (found,) = [k for k in resources(template, "AWS::Lambda::Function") if k.startswith(name_part)]
+    return found
+
+
+def test_ca_bundle_layer_and_settings(synth: Synthesis) -> None:
+    from gitlab_key_rotation.lambda_src.rotation.settings import RotationSettings
+
     template = synth.template("Variants")
     fn = the_function(template, "SelfManaged")
-    assert fn["Environment"]["Variables"]["GITLAB_CA_BUNDLE"] == CA_BUNDLE_PATH
+    env = lambda_env(synth, "Variants", the_function_id(template, "SelfManaged"), stand_in_arns(template) | {"Key961B73FD": "k"})
+    assert RotationSettings.load(env).gitlab_ca_bundle == CA_BUNDLE_PATH
     layer_ids = [layer["Ref"] for layer in fn["Layers"]]
     assert [i for i in layer_ids if "RequestsLayer" in i] and [i for i in layer_ids if "GitLabCaBundle" in i]
 
@@ -187,10 +196,11 @@ def test_reserved_concurrency_none_and_rotation_settings(synth: Synthesis) -> No
     template = synth.template("Variants")
     fn = the_function(template, "SelfManaged")
     assert fn["ReservedConcurrentExecutions"] == 1  # token rotation needs runs that never overlap
-    env = render(fn["Environment"]["Variables"], {k: f"arn:aws:secretsmanager:eu-west-1:123456789012:secret:{k}-AbCdEf" for k in template["Resources"]})
-    settings = RotationSettings.from_env(env)
+    refs = stand_in_arns(template)
+    settings = RotationSettings.load(lambda_env(synth, "Variants", the_function_id(template, "SelfManaged"), refs))
     assert settings.dry_run and settings.rotate_gitlab_token and settings.gitlab_ca_bundle == CA_BUNDLE_PATH
     assert [u.iam_user for u in settings.users] == ["ci-a", "ci-b"]
+    assert [u.state_secret_arn for u in settings.users] == [refs["SelfManagedStateciaEDF82D97"], refs["SelfManagedStatecibE8EBB85D"]]
     assert settings.users[1].targets[0] == RuntimeGitLabTarget(kind="project", id="123", environment_scope="prod", protected=False)
     (rule,) = [v["Properties"] for k, v in resources(template, "AWS::Events::Rule").items() if k.startswith("SelfManaged")]
     assert rule["ScheduleExpression"] == "cron(15 * ? * * *)"
@@ -203,8 +213,10 @@ def test_revocation_variants_grant_only_what_the_action_needs(synth: Synthesis) 
     assert not [s for s in statements(template, "RevocationJobRole") if s["Effect"] == "Deny"]
     deny = statement(template, "StandaloneRevocationJobRole", "NeverTouchProtectedUsers")
     assert render(deny["Resource"], {}) == ["arn:aws:iam::123456789012:user/ci-a", "arn:aws:iam::123456789012:user/*/ci-a"]
-    env = the_function(template, "Revocation")["Environment"]["Variables"]
-    assert env["EXEMPT_TAG_KEY"] == "" and env["REVOCATION_ACTION"] == "deactivate" and env["PROTECTED_USERS"] == "[]"
+    from gitlab_key_rotation.lambda_src.revocation.settings import RevocationSettings
+
+    settings = RevocationSettings.load(lambda_env(synth, "Variants", the_function_id(template, "Revocation"), stand_in_arns(template)))
+    assert settings.exempt_tag_key is None and settings.action == "deactivate" and settings.protected_users == frozenset()
     assert len(resources(template, "AWS::SNS::Topic")) == 1  # the standalone revocation created its own
 
 
@@ -248,18 +260,21 @@ def stack() -> cdk.Stack:
 @pytest.mark.parametrize(
     ("props", "expected"),
     [
-        ({"users": []}, r"users must name at least one IAM machine user"),
-        ({"users": [USER, RotatedUser(iam_user="CI", targets=(GitLabTarget(kind="project", id="1"),))]}, r"IAM user 'CI' is listed twice"),
+        ({"users": []}, r"users must be a non-empty list of objects \(IAM machine users\), got \[\]"),
+        ({"users": [USER, RotatedUser(iam_user="CI", targets=(GitLabTarget(kind="project", id="1"),))]}, r"users\[1\]\.iam_user 'CI' repeats users\[0\]\.iam_user"),
         (
             {"users": [USER, RotatedUser(iam_user="ci-2", targets=(GitLabTarget(kind="group", id="g"),))]},
-            r"group 'g' variable 'AWS_ACCESS_KEY_ID' at environment scope '\*' would receive the keys of both 'ci' and 'ci-2'",
+            r"users\[1\]\.targets\[0\] writes variable 'AWS_ACCESS_KEY_ID' of group 'g' at environment scope '\*', as users\[0\]\.targets\[0\] does",
         ),
-        ({"gitlab_url": "http://gitlab.example.com"}, r"gitlab_url must be an https:// URL .*got 'http://gitlab.example.com'"),
-        ({"grace_period_hours": 48, "rotation_period_days": 2}, r"grace_period_hours \(48\) must be shorter than the rotation period \(2 days = 48 hours\)"),
-        ({"deletion_window_days": -1}, r"deletion_window_days must be a whole number >= 0, got -1"),
-        ({"schedule": events.Schedule.expression("cron(0 6 * * MON *)")}, r"schedule must be a 6-field .*exactly one of"),
+        ({"users": ["ci"]}, r"users\[0\] must be a RotatedUser, got 'ci'"),
+        ({"gitlab_url": "http://gitlab.example.com"}, r"gitlab_url must be the https:// base URL .*got 'http://gitlab.example.com' \(the scheme must be https\)"),
+        ({"grace_period": cdk.Duration.hours(48), "rotation_period": cdk.Duration.days(2)}, r"grace_period \(48\) must be shorter than rotation_period \(2 days = 48 hours\)"),
+        ({"grace_period": cdk.Duration.minutes(90)}, r"grace_period must be a whole number of hours, got 1 hour 30 minutes"),
+        ({"rotation_period": 30}, r"rotation_period must be a Duration \(e.g. Duration.days\(...\)\), got 30"),
+        ({"token_expiry_warning": cdk.Duration.days(400)}, r"token_expiry_warning must be a whole number of days from 1 to 365, got 400"),
+        ({"schedule": events.Schedule.expression("cron(0 6 * * MON *)")}, r"schedule must be an EventBridge schedule .*exactly one of"),
         ({"vpc_subnets": ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS)}, r"vpc_subnets and security_groups need vpc"),
-        ({"reserved_concurrent_executions": 0}, r"reserved_concurrent_executions must be None \(reserve nothing\) or at least 1, got 0"),
+        ({"reserved_concurrent_executions": 0}, r"reserved_concurrent_executions must be a whole number >= 1, or null, got 0"),
         ({"notification_email": "nobody"}, r"notification_email must be an e-mail address"),
         ({"heartbeat_hours": 169}, r"heartbeat_hours must be 0 \(no heartbeat alarm\) or 1 to 168 hours .*got 169"),
         (
@@ -268,8 +283,9 @@ def stack() -> cdk.Stack:
         ),
         (
             {"rotate_gitlab_token": True, "reserved_concurrent_executions": None},
-            r"rotate_gitlab_token needs reserved_concurrent_executions=1 .*reuse detection.*; got None",
+            r"rotate_gitlab_token needs reserved_concurrent_executions 1 \(runs never overlap: .*revoke the new one\), got None",
         ),
+        ({"timeout": cdk.Duration.minutes(20)}, r"timeout must be a whole number of seconds from 30 to 900, got 1200"),
     ],
 )
 def test_rotation_props_are_refused(stack: cdk.Stack, props: dict, expected: str) -> None:
@@ -280,14 +296,16 @@ def test_rotation_props_are_refused(stack: cdk.Stack, props: dict, expected: str
 def test_ca_bundle_must_be_pem(stack: cdk.Stack, tmp_path: Path) -> None:
     not_pem = tmp_path / "ca.txt"
     not_pem.write_text("hello")
-    with pytest.raises(ValueError, match=r"ca.txt holds no '-----BEGIN CERTIFICATE-----' block"):
+    with pytest.raises(ValueError, match=r"gitlab_ca_bundle must be the path of a PEM file .*ca.txt: it holds no '-----BEGIN CERTIFICATE-----"):
         GitLabKeyRotation(stack, "Rotation", users=[USER], gitlab_url="https://gitlab.com", gitlab_ca_bundle=not_pem)
 
 
-def test_environment_over_4_kb_is_refused_with_the_reason(stack: cdk.Stack) -> None:
-    targets = tuple(GitLabTarget(kind="project", id=str(i), description="d" * 200) for i in range(20))
-    with pytest.raises(ValueError, match=r"environment of Props/Rotation/Job would take up to \d+ bytes, over Lambda's limit of 4096 \(the largest variable is ROTATION_USERS\)"):
-        GitLabKeyRotation(stack, "Rotation", users=[RotatedUser(iam_user="ci", targets=targets)], gitlab_url="https://gitlab.com")
+def test_every_bad_prop_is_listed_at_once(stack: cdk.Stack) -> None:
+    from gitlab_key_rotation.lambda_src.contract import SettingsError
+
+    with pytest.raises(SettingsError) as caught:
+        GitLabKeyRotation(stack, "Rotation", users=[USER], gitlab_url="https://gitlab.com/api/v4", memory_size=64, dry_run="no")
+    assert [p.split(" ")[0] for p in caught.value.problems] == ["gitlab_url", "dry_run", "memory_size"]
 
 
 def test_environment_size_counts_unresolved_arns_generously(stack: cdk.Stack) -> None:
@@ -302,14 +320,16 @@ def test_environment_size_counts_unresolved_arns_generously(stack: cdk.Stack) ->
     ("props", "expected"),
     [
         ({"groups": []}, r"groups must name at least one IAM group"),
-        ({"groups": "developers"}, r"groups must be a list of names, got the single string 'developers'"),
-        ({"groups": ["dev ops"]}, r"groups\[0\] must be an IAM name .*got 'dev ops'"),
-        ({"groups": ["a", "a"]}, r"groups lists \['a'\] more than once"),
-        ({"action": "disable"}, r"action must be 'delete' or 'deactivate', got 'disable'"),
-        ({"max_workers": 0}, r"max_workers must be a whole number >= 1, got 0"),
-        ({"max_workers": 65}, r"max_workers must be at most 64 .*got 65"),
-        ({"min_key_age_days": -1}, r"min_key_age_days must be a whole number >= 0, got -1"),
-        ({"schedule": events.Schedule.expression("cron(55 23 ? * FRI)")}, r"schedule must be a 6-field .*5 fields instead of 6"),
+        ({"groups": "developers"}, r"groups must be a list, .*got 'developers' \(not a list\)"),
+        ({"groups": ["dev ops"]}, r"groups must be a list, each item an IAM group name .*\(item \[0\] 'dev ops' is not"),
+        ({"groups": ["a", "A"]}, r"groups must be .*\(item \[1\] 'A' repeats item \[0\]\)"),
+        ({"exempt_users": ["a", "a"]}, r"exempt_users must be .*\(item \[1\] 'a' repeats item \[0\]\)"),
+        ({"action": "disable"}, r"action must be one of 'delete', 'deactivate', got 'disable'"),
+        ({"max_workers": 0}, r"max_workers must be a whole number from 1 to 64, got 0"),
+        ({"max_workers": 65}, r"max_workers must be a whole number from 1 to 64, got 65"),
+        ({"min_key_age": cdk.Duration.hours(36)}, r"min_key_age must be a whole number of days, got 1 day 12 hours"),
+        ({"exempt_tag_key": "aws:exempt"}, r"exempt_tag_key must be an IAM tag key .*the prefix 'aws:' is reserved"),
+        ({"schedule": events.Schedule.expression("cron(55 23 ? * FRI)")}, r"schedule must be an EventBridge schedule .*5 fields instead of 6"),
     ],
 )
 def test_revocation_props_are_refused(stack: cdk.Stack, props: dict, expected: str) -> None:
@@ -320,12 +340,13 @@ def test_revocation_props_are_refused(stack: cdk.Stack, props: dict, expected: s
 @pytest.mark.parametrize(
     ("make", "expected"),
     [
-        (lambda: GitLabTarget(kind="namespace", id="g"), r"kind must be 'group' or 'project', got 'namespace'"),
+        (lambda: GitLabTarget(kind="namespace", id="g"), r"kind must be one of 'group', 'project', got 'namespace'"),
         (lambda: GitLabTarget(kind="group", id="g", access_key_id_variable="X", secret_access_key_variable="X"), r"must differ, both are 'X'"),
-        (lambda: GitLabTarget(kind="group", id="g", environment_scope=""), r"environment_scope must be 1 to 255 characters"),
-        (lambda: GitLabTarget(kind="group", id="g", description="x" * 256), r"description must be a string of at most 255"),
-        (lambda: RotatedUser(iam_user="ci", targets=()), r"targets of IAM user 'ci' must name at least one GitLab group or project"),
-        (lambda: RotatedUser(iam_user="x" * 65, targets=(GitLabTarget(kind="group", id="g"),)), r"iam_user must be an IAM name of 1 to 64"),
+        (lambda: GitLabTarget(kind="group", id="g", environment_scope=""), r"environment_scope must be '\*' \(every environment\)"),
+        (lambda: GitLabTarget(kind="group", id="g", description="x" * 256), r"description must be a string of 0 to 255 characters"),
+        (lambda: GitLabTarget(kind="project", id="https://gitlab.com/grp/proj"), r"it is a URL: give the path after the host"),
+        (lambda: RotatedUser(iam_user="ci", targets=()), r"targets must be a non-empty list of objects"),
+        (lambda: RotatedUser(iam_user="x" * 65, targets=(GitLabTarget(kind="group", id="g"),)), r"iam_user must be an IAM user name of 1 to 64"),
     ],
 )
 def test_target_and_user_values_are_refused(make, expected: str) -> None:
@@ -333,14 +354,15 @@ def test_target_and_user_values_are_refused(make, expected: str) -> None:
         make()
 
 
-def test_cdk_target_has_exactly_the_lambda_target_fields() -> None:
+def test_the_construct_and_the_lambda_share_one_target_class_declared_by_the_contract() -> None:
     import dataclasses
 
-    from gitlab_key_rotation.lambda_src.rotation.settings import GitLabTarget as LambdaTarget
+    from gitlab_key_rotation.lambda_src.contract.settings import TARGET
 
-    cdk_fields = [(f.name, f.default) for f in dataclasses.fields(GitLabTarget)]
-    lambda_fields = [(f.name, f.default) for f in dataclasses.fields(LambdaTarget)]
-    assert cdk_fields == lambda_fields
+    assert GitLabTarget is RuntimeGitLabTarget
+    assert [(f.name, f.default) for f in dataclasses.fields(GitLabTarget)] == [
+        (s.name, dataclasses.MISSING if s.default is REQUIRED else s.default) for s in TARGET.fields
+    ]
 
 
 def test_layer_build_follows_architecture_and_runtime() -> None:

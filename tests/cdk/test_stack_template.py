@@ -11,7 +11,8 @@ from aws_cdk.assertions import Match, Template
 
 from gitlab_key_rotation.assets import REVOCATION_HANDLER, ROTATION_HANDLER
 from gitlab_key_rotation.gitlab_key_rotation import GITLAB_TOKEN_PLACEHOLDER
-from tests.cdk.synth import Synthesis, render, resources
+from gitlab_key_rotation.lambda_src.contract import REVOCATION_ENVIRONMENT, ROTATION_ENVIRONMENT
+from tests.cdk.synth import Synthesis, code_dir, lambda_env, resources, stand_in_arns
 
 USER_ARN = {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":iam::", {"Ref": "AWS::AccountId"}, ":user/ci-deployer"]]}
 
@@ -32,6 +33,11 @@ def raw(default_synth: Synthesis) -> dict:
 
 def logical_id(raw: dict, resource_type: str, contains: str) -> str:
     (found,) = [k for k in resources(raw, resource_type) if contains in k]
+    return found
+
+
+def logical_id_of_function(raw: dict, handler: str) -> str:
+    (found,) = [k for k, r in resources(raw, "AWS::Lambda::Function").items() if r["Properties"]["Handler"] == handler]
     return found
 
 
@@ -92,9 +98,12 @@ def test_functions(template: Template, handler: str, timeout: int, memory: int, 
     )
 
 
-def test_both_functions_share_one_code_asset(raw: dict) -> None:
+def test_each_function_has_its_own_code_asset_with_its_settings(raw: dict, default_synth: Synthesis) -> None:
     keys = {function(raw, h)["Properties"]["Code"]["S3Key"] for h in (ROTATION_HANDLER, REVOCATION_HANDLER)}
-    assert len(keys) == 1
+    assert len(keys) == 2
+    for handler in (ROTATION_HANDLER, REVOCATION_HANDLER):
+        root = code_dir(default_synth, "KeyRotationStack", logical_id_of_function(raw, handler))
+        assert sorted(p.name for p in root.iterdir()) == ["gitlab_key_rotation", "settings.json"]
 
 
 def test_requests_layer_on_the_rotation_function_only(raw: dict) -> None:
@@ -314,13 +323,11 @@ def test_topic_is_ssl_only_with_the_configured_email(template: Template) -> None
     template.has_resource_properties("AWS::SNS::Subscription", {"Protocol": "email", "Endpoint": "platform-team@example.com"})
 
 
-def test_rotation_environment_is_read_by_the_lambda_settings(raw: dict) -> None:
+def test_rotation_settings_are_read_by_the_lambda(raw: dict, default_synth: Synthesis) -> None:
     from gitlab_key_rotation.lambda_src.rotation.settings import RotationSettings
 
-    refs = {k: f"arn:aws:secretsmanager:eu-west-1:123456789012:secret:{k}-AbCdEf" for k in resources(raw, "AWS::SecretsManager::Secret")}
-    refs |= {k: f"arn:aws:sns:eu-west-1:123456789012:{k}" for k in resources(raw, "AWS::SNS::Topic")}
-    env = render(function(raw, ROTATION_HANDLER)["Properties"]["Environment"]["Variables"], refs)
-    settings = RotationSettings.from_env(env)
+    refs = stand_in_arns(raw)
+    settings = RotationSettings.load(lambda_env(default_synth, "KeyRotationStack", logical_id_of_function(raw, ROTATION_HANDLER), refs))
     assert settings.gitlab_url == "https://gitlab.com"
     assert settings.gitlab_token_secret_arn == refs["RotationGitLabToken54FF3006"]
     assert settings.notification_topic_arn.startswith("arn:aws:sns:")
@@ -335,29 +342,26 @@ def test_rotation_environment_is_read_by_the_lambda_settings(raw: dict) -> None:
     ]
 
 
-def test_revocation_environment_is_read_by_the_lambda_settings(raw: dict) -> None:
+def test_revocation_settings_are_read_by_the_lambda(raw: dict, default_synth: Synthesis) -> None:
     from gitlab_key_rotation.lambda_src.revocation.settings import RevocationSettings
 
-    refs = {k: f"arn:aws:sns:eu-west-1:123456789012:{k}" for k in resources(raw, "AWS::SNS::Topic")}
-    env = render(function(raw, REVOCATION_HANDLER)["Properties"]["Environment"]["Variables"], refs)
-    settings = RevocationSettings.from_env(env)
+    env = lambda_env(default_synth, "KeyRotationStack", logical_id_of_function(raw, REVOCATION_HANDLER), stand_in_arns(raw))
+    settings = RevocationSettings.load(env)
     assert settings.groups == ("developers", "contractors")
     assert settings.protected_users == frozenset({"ci-deployer"})
     assert settings.exempt_tag_key == "key-revocation:exempt"
     assert (settings.action, settings.min_key_age_days, settings.max_workers, settings.dry_run) == ("delete", 0, 16, False)
 
 
-@pytest.mark.parametrize("module", ["rotation", "revocation"])
-def test_environment_names_are_those_the_settings_contract_documents(raw: dict, module: str) -> None:
+@pytest.mark.parametrize(("module", "names"), [("rotation", ROTATION_ENVIRONMENT), ("revocation", REVOCATION_ENVIRONMENT)])
+def test_the_environment_holds_only_the_deploy_time_values_the_lambda_documents(raw: dict, module: str, names: tuple) -> None:
     import importlib
     import re
 
     documented = set(re.findall(r"^``([A-Z_]+)``", importlib.import_module(f"gitlab_key_rotation.lambda_src.{module}.settings").__doc__, re.M))
     variables = function(raw, f"gitlab_key_rotation.lambda_src.{module}.handler.handler")["Properties"]["Environment"]["Variables"]
-    optional = {"GITLAB_CA_BUNDLE"}  # only with a CA bundle configured
-    # only in organization mode (tests/cdk/test_organization.py checks them)
-    optional |= {"MEMBER_ROLE_ARN_PATTERN", "REVOCATION_ACCOUNTS", "ORGANIZATIONAL_UNIT_IDS", "EXCLUDE_ACCOUNTS", "ACCOUNT_WORKERS"}
-    assert set(variables) == documented - optional
+    optional = {"MEMBER_ROLE_ARN_PATTERN"}  # only in organization mode (tests/cdk/test_organization.py checks it)
+    assert set(variables) == set(names) and documented - optional == set(names)
 
 
 def test_the_rotation_lambda_recognises_the_created_placeholder() -> None:

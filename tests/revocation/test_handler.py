@@ -1,4 +1,4 @@
-"""The Lambda handler end to end against moto: settings from the environment, the event, IAM,
+"""The Lambda handler end to end against moto: settings from settings.json, the event, IAM,
 the one summary log line, the SNS message on failure, and no secret anywhere."""
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import pytest
 
 from gitlab_key_rotation.lambda_src.revocation.handler import RevocationFailed, handler
 from tests import emf
+from tests.lambda_settings import task_root
 from tests.revocation.iam_seed import key_statuses, seed_user
 
 SUMMARY_FIELDS = {
@@ -21,17 +22,20 @@ SUMMARY_FIELDS = {
 
 
 @pytest.fixture
-def env(aws, monkeypatch):
-    """Sets the Lambda's environment the way the construct does; returns a setter for overrides."""
-    monkeypatch.setenv("REVOCATION_GROUPS", json.dumps(["developers", "contractors"]))
-    monkeypatch.setenv("PROTECTED_USERS", json.dumps(["ci-deployer"]))
-    monkeypatch.setenv("EXEMPT_USERS", json.dumps(["dave"]))
+def env(aws, monkeypatch, tmp_path):
+    """Writes the Lambda's settings.json the way the construct does; returns a setter for overrides
+    (settings by name; NOTIFICATION_TOPIC_ARN goes into the environment)."""
+    document = {"groups": ["developers", "contractors"], "protected_users": ["ci-deployer"], "exempt_users": ["dave"]}
 
-    def set_env(**values: str) -> None:
-        for name, value in values.items():
+    def set_settings(NOTIFICATION_TOPIC_ARN: str | None = None, **values: object) -> None:  # noqa: N803
+        document.update(values)
+        for name, value in task_root(tmp_path / "task", document).items():
             monkeypatch.setenv(name, value)
+        if NOTIFICATION_TOPIC_ARN:
+            monkeypatch.setenv("NOTIFICATION_TOPIC_ARN", NOTIFICATION_TOPIC_ARN)
 
-    return set_env
+    set_settings()
+    return set_settings
 
 
 @pytest.fixture
@@ -84,7 +88,7 @@ def test_a_dry_run_event_reports_and_changes_nothing(aws, env, account, caplog):
 
 
 def test_a_dry_run_in_the_settings_cannot_be_turned_off_by_the_event(aws, env, account):
-    env(DRY_RUN="true")
+    env(dry_run=True)
 
     result = handler({"dry_run": False}, None)
 
@@ -93,7 +97,7 @@ def test_a_dry_run_in_the_settings_cannot_be_turned_off_by_the_event(aws, env, a
 
 
 def test_deactivate_mode_across_two_weekly_runs(aws, env, account):
-    env(REVOCATION_ACTION="deactivate")
+    env(action="deactivate")
     [alice_key] = key_statuses(aws, "alice")
 
     first = handler({}, None)
@@ -114,7 +118,7 @@ def test_an_unknown_group_fails_the_run_after_the_others_are_done_and_notifies(a
     queue_url = sqs.create_queue(QueueName="inbox")["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
-    env(REVOCATION_GROUPS=json.dumps(["ghosts", "developers"]), NOTIFICATION_TOPIC_ARN=topic_arn)
+    env(groups=["ghosts", "developers"], NOTIFICATION_TOPIC_ARN=topic_arn)
 
     with pytest.raises(RevocationFailed, match="IAM group 'ghosts' does not exist") as raised:
         handler({}, None)
@@ -129,14 +133,14 @@ def test_an_unknown_group_fails_the_run_after_the_others_are_done_and_notifies(a
     assert json.loads(envelope["Message"])["errors"] == [
         {
             "subject": "group ghosts",
-            "error": "IAM group 'ghosts' does not exist; REVOCATION_GROUPS must name existing groups",
+            "error": "IAM group 'ghosts' does not exist; revocation.groups must name existing groups",
         }
     ]
     assert not any(secret in str(raised.value) or secret in message["Body"] for secret in account)
 
 
 def test_a_failure_without_a_topic_still_raises(aws, env, account, caplog):
-    env(REVOCATION_GROUPS=json.dumps(["ghosts"]))
+    env(groups=["ghosts"])
 
     with pytest.raises(RevocationFailed, match="1 error"):
         handler({}, None)

@@ -233,7 +233,7 @@ def test_an_unknown_group_is_an_error_naming_it_and_the_other_groups_still_run()
     assert report.failures == (
         Failure(
             "group developrs",
-            "IAM group 'developrs' does not exist; REVOCATION_GROUPS must name existing groups",
+            "IAM group 'developrs' does not exist; revocation.groups must name existing groups",
         ),
     )
     assert iam.keys["sybil"] == {}

@@ -3,7 +3,6 @@ retry loop, and the number of IAM calls counted where IAM would count them."""
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timezone
 
 import boto3
@@ -15,6 +14,7 @@ from gitlab_key_rotation.lambda_src.revocation.aws import Boto3Iam, iam_client
 from gitlab_key_rotation.lambda_src.revocation.handler import handler
 from gitlab_key_rotation.lambda_src.revocation.logic import revoke_developer_keys
 from gitlab_key_rotation.lambda_src.revocation.settings import RevocationSettings
+from tests.lambda_settings import task_root
 from tests.revocation.conftest import REGION
 from tests.revocation.iam_seed import key_statuses, seed_user
 from gitlab_key_rotation_dev.moto_iam_server import MotoIamServer
@@ -59,7 +59,7 @@ def test_throttling_is_retried_with_backoff_and_the_run_succeeds(server, iam):
     [("key-revocation:exempt", 5), ("", 0)],
     ids=["tag-check-on", "tag-check-off"],
 )
-def test_iam_calls_stay_at_the_floor(server, iam, monkeypatch, exempt_tag_key, tag_reads):
+def test_iam_calls_stay_at_the_floor(server, iam, monkeypatch, tmp_path, exempt_tag_key, tag_reads):
     for user in ("amy", "ben", "cat"):
         seed_user(iam, user, groups=["developers"])
     seed_user(iam, "dan", groups=["developers"], keys=2)
@@ -67,9 +67,9 @@ def test_iam_calls_stay_at_the_floor(server, iam, monkeypatch, exempt_tag_key, t
     seed_user(iam, "ci-deployer", groups=["developers"])
     seed_user(iam, "fay", groups=["developers"], tags={"key-revocation:exempt": "on leave"})
     server.faults.counts.clear()
-    monkeypatch.setenv("REVOCATION_GROUPS", json.dumps(["developers"]))
-    monkeypatch.setenv("PROTECTED_USERS", json.dumps(["ci-deployer"]))
-    monkeypatch.setenv("EXEMPT_TAG_KEY", exempt_tag_key)
+    document = {"groups": ["developers"], "protected_users": ["ci-deployer"], "exempt_tag_key": exempt_tag_key}
+    for name, value in task_root(tmp_path, document).items():
+        monkeypatch.setenv(name, value)
 
     result = handler({}, None)
 
@@ -103,9 +103,8 @@ def test_iam_calls_stay_at_the_floor(server, iam, monkeypatch, exempt_tag_key, t
 def test_an_event_not_fully_understood_is_refused_before_any_iam_call(server, iam, monkeypatch, event, message):
     keys = {user: seed_user(iam, user, groups=["developers"])[0]["AccessKeyId"] for user in ("amy", "ben")}
     server.faults.counts.clear()
-    monkeypatch.setenv("REVOCATION_GROUPS", json.dumps(["developers"]))
 
-    with pytest.raises(EventError) as refused:
+    with pytest.raises(EventError) as refused:  # before the settings are even read
         handler(event, None)
 
     assert message in str(refused.value)

@@ -1,4 +1,5 @@
-"""The Lambda entry point as Lambda calls it: environment variables (the CDK's contract), an event,
+"""The Lambda entry point as Lambda calls it: settings.json in its task root and the ARNs in its
+environment (what the construct hands over), an event,
 the real composition root. One JSON summary line per run; an exception when anything failed."""
 
 from __future__ import annotations
@@ -10,11 +11,12 @@ from types import SimpleNamespace
 
 import pytest
 
-from gitlab_key_rotation.lambda_src.common.env import SettingsError
 from gitlab_key_rotation.lambda_src.rotation.handler import SUMMARY_EVENT, RotationRunFailed, handler
 from gitlab_key_rotation.lambda_src.rotation.request import BadEventError
+from gitlab_key_rotation.lambda_src.rotation.settings import SettingsError
 from gitlab_key_rotation_dev.rotation_world import PROJECT_TARGET, FakeClock, RotationWorld, build_world
 from tests import emf
+from tests.lambda_settings import state_secret_env, task_root
 
 
 @pytest.fixture
@@ -26,24 +28,24 @@ def world(aws, gitlab) -> RotationWorld:
 
 
 @pytest.fixture
-def env(world, monkeypatch) -> dict[str, str]:
+def env(world, monkeypatch, tmp_path) -> dict[str, str]:
     settings = world.settings
+    document = {
+        "gitlab_url": settings.gitlab_url,
+        "gitlab_ca_bundle": settings.gitlab_ca_bundle,
+        "users": [
+            {
+                "iam_user": world.user.iam_user,
+                "targets": [
+                    {"kind": t.kind, "id": t.id, "environment_scope": t.environment_scope} for t in world.user.targets
+                ],
+            }
+        ],
+    }
     variables = {
-        "GITLAB_URL": settings.gitlab_url,
+        **task_root(tmp_path / "task", document),
+        **state_secret_env([world.state_arn]),
         "GITLAB_TOKEN_SECRET_ARN": settings.gitlab_token_secret_arn,
-        "GITLAB_CA_BUNDLE": settings.gitlab_ca_bundle,
-        "ROTATION_USERS": json.dumps(
-            [
-                {
-                    "iam_user": world.user.iam_user,
-                    "state_secret_arn": world.state_arn,
-                    "targets": [
-                        {"kind": t.kind, "id": t.id, "environment_scope": t.environment_scope}
-                        for t in world.user.targets
-                    ],
-                }
-            ]
-        ),
         "NOTIFICATION_TOPIC_ARN": settings.notification_topic_arn,
     }
     for name, value in variables.items():
@@ -109,9 +111,16 @@ def test_a_bad_event_is_refused_before_anything_runs(world, env, caplog, event, 
     assert world.keys() == {key_id: "Active"} and world.stage("AWSPENDING") is None
 
 
-def test_a_bad_environment_names_the_variable(world, env, monkeypatch):
-    monkeypatch.setenv("ROTATION_PERIOD_DAYS", "monthly")
-    with pytest.raises(SettingsError, match="ROTATION_PERIOD_DAYS must be an integer, got 'monthly'"):
+def test_bad_settings_name_the_setting(world, env, tmp_path):
+    document = json.loads((tmp_path / "task" / "settings.json").read_text())
+    task_root(tmp_path / "task", {**document, "rotation_period_days": "monthly"})
+    with pytest.raises(SettingsError, match="settings.json.rotation_period_days must be a whole number of days >= 1, got 'monthly'"):
+        handler({}, CONTEXT)
+
+
+def test_the_state_secret_names_must_match_the_users(world, env, monkeypatch):
+    monkeypatch.setenv("STATE_SECRET_NAMES", "[]")
+    with pytest.raises(SettingsError, match=r"STATE_SECRET_NAMES must be a JSON list of 1 secret names \(one per user of settings.json\), got \[\]"):
         handler({}, CONTEXT)
 
 

@@ -7,10 +7,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from gitlab_key_rotation.lambda_src.common.env import SettingsError
 from gitlab_key_rotation.lambda_src.rotation.errors import TokenSecretError
 from gitlab_key_rotation.lambda_src.rotation.request import BadEventError, parse_event
-from gitlab_key_rotation.lambda_src.rotation.settings import RotationSettings
+from gitlab_key_rotation.lambda_src.rotation.settings import RotationSettings, SettingsError
 from gitlab_key_rotation.lambda_src.rotation.state import (
     CurrentRecord,
     LockRecord,
@@ -23,6 +22,7 @@ from gitlab_key_rotation.lambda_src.rotation.state import (
     load_pending,
 )
 from gitlab_key_rotation.lambda_src.rotation.token_secret import read_token, with_new_token
+from tests.lambda_settings import state_secret_env, task_root
 
 ARN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:gitlab-token-AbCdEf"
 TOKEN = "glpat-abcdefghijklmnopqrst"
@@ -165,20 +165,21 @@ def test_lock_generations_have_distinct_deterministic_version_ids():
 # --- settings: the environment scope --------------------------------------------------------
 
 
-def _settings(scope: str) -> dict[str, str]:
-    users = (
-        '[{"iam_user": "u", "state_secret_arn": "arn:s", "targets": [{"kind": "project", "id": "g/p", '
-        f'"environment_scope": "{scope}"}}]}}]'
-    )
-    return {"GITLAB_URL": "https://gitlab.example.com", "GITLAB_TOKEN_SECRET_ARN": ARN, "ROTATION_USERS": users}
+def _settings(tmp_path, scope: str) -> dict[str, str]:
+    document = {
+        "gitlab_url": "https://gitlab.example.com",
+        "users": [{"iam_user": "u", "targets": [{"kind": "project", "id": "g/p", "environment_scope": scope}]}],
+    }
+    state_arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:state-AbCdEf"
+    return {**task_root(tmp_path, document), **state_secret_env([state_arn]), "GITLAB_TOKEN_SECRET_ARN": ARN}
 
 
 @pytest.mark.parametrize("scope", ["*", "production", "review/*", "${CI_ENV}"])
-def test_environment_scopes_gitlab_accepts_are_accepted(scope):
-    assert RotationSettings.from_env(_settings(scope)).users[0].targets[0].environment_scope == scope
+def test_environment_scopes_gitlab_accepts_are_accepted(tmp_path, scope):
+    assert RotationSettings.load(_settings(tmp_path, scope)).users[0].targets[0].environment_scope == scope
 
 
-@pytest.mark.parametrize("scope", ["prod;rm", "prød", ""])
-def test_a_bad_environment_scope_is_refused_before_anything_runs(scope):
-    with pytest.raises(SettingsError, match="environment_scope must be 1 to 255 characters of letters"):
-        RotationSettings.from_env(_settings(scope))
+@pytest.mark.parametrize("scope", ["prod;rm", "prød", "", " production"])
+def test_a_bad_environment_scope_is_refused_before_anything_runs(tmp_path, scope):
+    with pytest.raises(SettingsError, match=r"environment_scope must be '\*' \(every environment\), an environment name"):
+        RotationSettings.load(_settings(tmp_path, scope))

@@ -5,7 +5,7 @@ moto.server runs in its own process on loopback behind a WSGI middleware
 for the real IAM API, and counts the calls where IAM would count them. Before each measured run
 the account is reset and seeded straight into moto's backend (one group, N members, one Active key
 each; no latency). Each measured run is a fresh process, so that its peak RSS is its own; it calls
-the Lambda's handler exactly as Lambda would (``{}`` event, settings from the environment), with
+the Lambda's handler exactly as Lambda would (``{}`` event, settings from a settings.json in its task root), with
 boto3 pointed at the server through ``AWS_ENDPOINT_URL``.
 
 The baseline runs in full up to ``--baseline-max`` users (1,000). Above that, it would take
@@ -26,9 +26,13 @@ import os
 import platform
 import resource
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.request import Request, urlopen
+
+from gitlab_key_rotation.lambda_src.contract import SETTINGS_FILE
 
 GROUP = "developers"
 
@@ -108,7 +112,9 @@ def _measure(kind: str, url: str, options: dict, conn) -> None:
         cpu_before, started = _cpu_seconds(), time.monotonic()
         outcome = revoke_like_the_usual_script([GROUP], limit=options.get("limit"))
     else:
-        os.environ.update(options["env"])
+        task_root = tempfile.mkdtemp(prefix="bench-task-root-")  # the function's code asset: its settings.json
+        Path(task_root, SETTINGS_FILE).write_text(json.dumps(options["settings"]))
+        os.environ["LAMBDA_TASK_ROOT"] = task_root
         from gitlab_key_rotation.lambda_src.revocation.handler import handler
 
         cpu_before, started = _cpu_seconds(), time.monotonic()
@@ -180,9 +186,9 @@ def measure_baseline(ctx, control: ServerControl, users: int, latency: float, ar
     )
 
 
-def measure_this(ctx, control: ServerControl, users: int, latency: float, args, label: str, env: dict) -> Row:
+def measure_this(ctx, control: ServerControl, users: int, latency: float, args, label: str, settings: dict) -> Row:
     _progress(f"{users} users: {label}")
-    outcome, counts, server_cpu = _measured_run(ctx, control, users, latency, "this", {"env": env})
+    outcome, counts, server_cpu = _measured_run(ctx, control, users, latency, "this", {"settings": settings})
     calls = sum(counts.values())
     pages = counts.get("GetGroup", 0)
     return Row(
@@ -266,11 +272,11 @@ def main(argv: list[str] | None = None) -> None:
     try:
         for users in args.sizes:
             rows.append(measure_baseline(ctx, control, users, latency, args))
-            base_env = {"REVOCATION_GROUPS": json.dumps([GROUP]), "MAX_WORKERS": str(args.workers)}
-            rows.append(measure_this(ctx, control, users, latency, args, "this: default (tag check on)", base_env))
+            base_settings = {"groups": [GROUP], "max_workers": args.workers}
+            rows.append(measure_this(ctx, control, users, latency, args, "this: default (tag check on)", base_settings))
             if users in args.tag_check_off_sizes:
-                tag_check_off = {**base_env, "EXEMPT_TAG_KEY": ""}
-                label = "this: EXEMPT_TAG_KEY='' (tag check off)"
+                tag_check_off = {**base_settings, "exempt_tag_key": ""}
+                label = "this: exempt_tag_key='' (tag check off)"
                 rows.append(measure_this(ctx, control, users, latency, args, label, tag_check_off))
     finally:
         parent.send("stop")

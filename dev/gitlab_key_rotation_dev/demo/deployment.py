@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import copy
 import json
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -30,6 +29,7 @@ class DeployedFunction:
     handler: str
     environment: Mapping[str, str]
     policy_documents: tuple[Mapping[str, Any], ...]
+    code_dir: Path  # the function's code asset as staged in cdk.out (Lambda's LAMBDA_TASK_ROOT)
 
 
 @dataclass(frozen=True)
@@ -59,16 +59,17 @@ def local_config(gitlab_url: str, ca_bundle_file: str, context: Mapping[str, Any
     return load_config({CONTEXT_KEY: settings}, REPO)
 
 
-def synthesize(config: AppConfig) -> dict[str, Any]:
-    """The stack's template, as ``cdk synth`` writes it (asset bundling skipped: no layer build)."""
-    with tempfile.TemporaryDirectory(prefix="demo-cdk-out-") as outdir:
-        app = cdk.App(outdir=outdir, context={"aws:cdk:bundling-stacks": []})
-        KeyRotationStack(app, config.stack_name, config=config)
-        return app.synth().get_stack_by_name(config.stack_name).template
+def synthesize(config: AppConfig, outdir: Path) -> dict[str, Any]:
+    """The stack's template, as ``cdk synth`` writes it into ``outdir`` with the functions' code
+    assets (layer bundling skipped: no layer build)."""
+    app = cdk.App(outdir=str(outdir), context={"aws:cdk:bundling-stacks": []})
+    KeyRotationStack(app, config.stack_name, config=config)
+    return app.synth().get_stack_by_name(config.stack_name).template
 
 
-def deploy(template: Mapping[str, Any], emulators: Emulators) -> Deployment:
-    """Create the template's secrets and topics in the emulator and resolve the functions."""
+def deploy(template: Mapping[str, Any], emulators: Emulators, outdir: Path) -> Deployment:
+    """Create the template's secrets and topics in the emulator and resolve the functions; their
+    code is the asset staged in ``outdir`` (the cdk.out of ``synthesize``)."""
     secrets = emulators.client("secretsmanager")
     sns = emulators.client("sns")
     physical: dict[str, Any] = {}
@@ -102,8 +103,18 @@ def deploy(template: Mapping[str, Any], emulators: Emulators) -> Deployment:
             handler=function.handler,
             environment=dict(function.environment),
             policy_documents=policies.documents,
+            code_dir=_code_dir(template, function.logical_id, outdir),
         )
     for handler in (ROTATION_HANDLER, REVOCATION_HANDLER):
         if handler not in functions:
             raise ValueError(f"the template has no function with handler {handler!r}: found {sorted(functions)}")
     return Deployment(template=template, functions=functions, secret_arns=secret_arns)
+
+
+def _code_dir(template: Mapping[str, Any], logical_id: str, outdir: Path) -> Path:
+    """cdk.out/asset.<hash>: what Lambda unpacks into LAMBDA_TASK_ROOT for this function."""
+    key = template["Resources"][logical_id]["Properties"]["Code"]["S3Key"]
+    code_dir = outdir / f"asset.{key.removesuffix('.zip')}"
+    if not code_dir.is_dir():
+        raise ValueError(f"function {logical_id}: its code asset {code_dir} is not in {outdir}")
+    return code_dir

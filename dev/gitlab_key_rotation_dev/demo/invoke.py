@@ -1,13 +1,16 @@
 """Call a function's handler the way Lambda does: its handler module imported (the code asset holds the
-package's own ``lambda_src``, so it is the same module), its own
-environment from the template plus what the runtime adds, the credentials of its role, and layers
+package's own ``lambda_src``, so it is the same module), ``LAMBDA_TASK_ROOT`` at its code asset in
+cdk.out (its ``settings.json``), its own environment from the template plus what the runtime adds, the credentials of its role, and layers
 under ``/opt`` (here: a local folder standing for ``/opt``)."""
 
 from __future__ import annotations
 
 import importlib
+import json
 import logging
 import os
+import shutil
+import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -16,6 +19,7 @@ from typing import Any, Iterator, Mapping
 
 import boto3
 
+from gitlab_key_rotation.lambda_src.contract import SETTINGS_FILE
 from gitlab_key_rotation_dev.demo.deployment import DeployedFunction
 from gitlab_key_rotation_dev.moto_iam_enforcement import RoleCredentials
 
@@ -50,13 +54,15 @@ def invoke(
     module_name, _, attribute = function.handler.rpartition(".")
     invocation = Invocation(handler=function.handler, event=dict(event))
     started = time.monotonic()
-    with _process_environment(environment), _captured_logs() as records:
-        boto3.DEFAULT_SESSION = None  # a fresh session per invocation, as in a new Lambda sandbox
-        handler = getattr(importlib.import_module(module_name), attribute)
-        try:
-            invocation.result = handler(dict(event), None)
-        except Exception as exc:  # the Lambda runtime reports it; so do we
-            invocation.error = f"{type(exc).__name__}: {exc}"
+    with _task_root(function.code_dir, opt_dir) as task_root:
+        environment["LAMBDA_TASK_ROOT"] = str(task_root)  # where settings.json is, as in Lambda
+        with _process_environment(environment), _captured_logs() as records:
+            boto3.DEFAULT_SESSION = None  # a fresh session per invocation, as in a new Lambda sandbox
+            handler = getattr(importlib.import_module(module_name), attribute)
+            try:
+                invocation.result = handler(dict(event), None)
+            except Exception as exc:  # the Lambda runtime reports it; so do we
+                invocation.error = f"{type(exc).__name__}: {exc}"
     invocation.seconds = time.monotonic() - started
     invocation.records = records
     return invocation
@@ -65,6 +71,23 @@ def invoke(
 def _mounted(value: str, opt_dir: Path) -> str:
     """Layers are unpacked under /opt in Lambda; locally ``opt_dir`` stands for it."""
     return str(opt_dir / value.removeprefix("/opt/")) if value.startswith("/opt/") else value
+
+
+@contextmanager
+def _task_root(code_dir: Path, opt_dir: Path) -> Iterator[Path]:
+    """The code asset as Lambda unpacks it; when its settings.json names files under /opt (a
+    layer's), a copy whose settings.json names them under ``opt_dir`` instead."""
+    settings_file = code_dir / SETTINGS_FILE
+    settings = json.loads(settings_file.read_text()) if settings_file.is_file() else {}
+    mounted = {k: _mounted(v, opt_dir) if isinstance(v, str) else v for k, v in settings.items()}
+    if mounted == settings:
+        yield code_dir
+        return
+    with tempfile.TemporaryDirectory(prefix="demo-task-root-") as copy:
+        root = Path(copy) / "task"
+        shutil.copytree(code_dir, root)
+        (root / SETTINGS_FILE).write_text(json.dumps(mounted))
+        yield root
 
 
 @contextmanager

@@ -74,17 +74,19 @@ class LocalRun:
         say(f"  AWS: {self.emulators.aws_endpoint}   GitLab: {self.emulators.gitlab.url}")
         say("synthesizing the stack from cdk.json's settings (GitLab pointed at the local server)")
         self.config = local_config(self.emulators.gitlab.url, str(self.emulators.gitlab.ca_bundle), self._context)
-        template = synthesize(self.config)
+        self.outdir = Path(tempfile.mkdtemp(prefix="demo-cdk-out-"))
+        self._stack.callback(shutil.rmtree, self.outdir, ignore_errors=True)
+        template = synthesize(self.config, self.outdir)
         say(f"  {self.config.stack_name}: {len(template['Resources'])} resources")
         say("deploying into the emulator: the template's secrets and topic; each function's environment and role")
-        self.deployment = deploy(template, self.emulators)
+        self.deployment = deploy(template, self.emulators, self.outdir)
         self.opt_dir = Path(tempfile.mkdtemp(prefix="demo-opt-"))
         self._stack.callback(shutil.rmtree, self.opt_dir, ignore_errors=True)
         ca_copy = self.opt_dir / CA_BUNDLE_PATH.removeprefix("/opt/")
         ca_copy.parent.mkdir(parents=True)
         shutil.copyfile(str(self.emulators.gitlab.ca_bundle), ca_copy)  # what the CA layer holds
         for function in self.deployment.functions.values():
-            say(f"  {function.handler}: {len(function.environment)} environment variables, role {function.logical_id}Role")
+            say(f"  {function.handler}: {len(function.environment)} environment variables, settings.json in its code asset, role {function.logical_id}Role")
         say(f"seeding: machine user(s) with a {self._key_age_days}-day-old key held by GitLab, the GitLab token, developers")
         accounts = self.config.revocation.accounts
         self.scenario = seed(
