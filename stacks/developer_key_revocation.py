@@ -217,9 +217,9 @@ class DeveloperKeyRevocation(Construct):
             )
         )
         user_actions = ["iam:ListAccessKeys", "iam:DeleteAccessKey"]
-        if values["action"] == "deactivate":
+        if action == "deactivate":
             user_actions.append("iam:UpdateAccessKey")
-        if values["exempt_tag_key"]:
+        if exempt_tag_key:
             user_actions.append("iam:ListUserTags")
         any_user = _iam_arn(stack, "user", "*")
         self.role.add_to_principal_policy(

@@ -13,7 +13,7 @@ from gitlab_key_rotation.config import CONTEXT_KEY, AppConfig, ConfigError, load
 from gitlab_key_rotation.key_rotation_stack import KeyRotationStack, member_stack_props
 from gitlab_key_rotation.organization import TEMPLATE_BODY_LIMIT_BYTES, MemberRolesStack
 from tests.cdk.lint import lint
-from tests.cdk.synth import REPO, Synthesis, cdk_json_context, resources, synthesize_app
+from tests.cdk.synth import REPO, Synthesis, cdk_json_context, code_dir, resources, synthesize_app
 
 MEMBER_USER = {
     "iam_user": "ci-member",
@@ -66,20 +66,20 @@ def _arn_text(value: object) -> str:
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
-        (lambda r: r["rotation"]["users"][1].update(account="22222222222"), "users[1].account must look like '222222222222'"),
-        (lambda r: r["rotation"]["users"][1].update(account=222222222222), "users[1].account must look like"),
-        (lambda r: r["revocation"].update(accounts=["222222222222", "222222222222"]), "lists account(s) ['222222222222'] more than once"),
-        (lambda r: r["revocation"].update(accounts=["1234"]), "revocation.accounts[0] must be a 12-digit AWS account id"),
-        (lambda r: r["revocation"].update(accounts="all"), "must be a non-empty list of 12-digit account ids, or 'organization'"),
-        (lambda r: r["revocation"].update(accounts=[]), "must be a non-empty list"),
-        (lambda r: r["organization"].update(deploy_to_ou_ids=["ou-xyz"]), "deploy_to_ou_ids[0] must be an organizational unit id"),
-        (lambda r: r["organization"].update(deploy_to_ou_ids=["ou-ab12-34cd56ef", "ou-ab12-34cd56ef"]), "more than once"),
+        (lambda r: r["rotation"]["users"][1].update(account="22222222222"), "users[1].account must be a 12-digit AWS account id such as '123456789012', or null, got '22222222222'"),
+        (lambda r: r["rotation"]["users"][1].update(account=222222222222), "users[1].account must be a 12-digit AWS account id such as '123456789012', or null, got 222222222222"),
+        (lambda r: r["revocation"].update(accounts=["222222222222", "222222222222"]), "revocation.accounts must be 'organization' or a non-empty list of distinct 12-digit account ids (as strings), or null, got ['222222222222', '222222222222'] (item [1] '222222222222' repeats item [0])"),
+        (lambda r: r["revocation"].update(accounts=["1234"]), "(item [0] '1234' is not a 12-digit AWS account id"),
+        (lambda r: r["revocation"].update(accounts="all"), "revocation.accounts must be 'organization' or a non-empty list of distinct 12-digit account ids (as strings), or null, got 'all'"),
+        (lambda r: r["revocation"].update(accounts=[]), "got [] (it is empty)"),
+        (lambda r: r["organization"].update(deploy_to_ou_ids=["ou-xyz"]), "deploy_to_ou_ids must be a list, each item an organizational unit id"),
+        (lambda r: r["organization"].update(deploy_to_ou_ids=["ou-ab12-34cd56ef", "ou-ab12-34cd56ef"]), "(item [1] 'ou-ab12-34cd56ef' repeats item [0])"),
         (lambda r: r["revocation"].update(organizational_unit_ids=["ou-ab12-34cd56ef"]), "organizational_unit_ids needs gitlab-key-rotation.revocation.accounts = 'organization'"),
-        (lambda r: r["revocation"].update(accounts="organization", organizational_unit_ids=["r-ab12"]), "organizational_unit_ids[0] must be an organizational unit id"),
-        (lambda r: r["revocation"].update(accounts="organization", exclude_accounts=["42"]), "exclude_accounts[0] must be a 12-digit"),
+        (lambda r: r["revocation"].update(accounts="organization", organizational_unit_ids=["r-ab12"]), "organizational_unit_ids must be a list, each item an organizational unit id such as 'ou-ab12-34cd56ef', none repeated (case-insensitive), got ['r-ab12']"),
+        (lambda r: r["revocation"].update(accounts="organization", exclude_accounts=["42"]), "exclude_accounts must be a list, each item a 12-digit AWS account id"),
         (lambda r: r["organization"].update(member_role_name="x" * 54), "member_role_name must be an IAM role name of 1 to 53"),
-        (lambda r: r["organization"].update(call_as="ADMIN"), "call_as must be 'SELF' or 'DELEGATED_ADMIN'"),
-        (lambda r: r["organization"].update(unknown=1), "unknown key(s) ['unknown']"),
+        (lambda r: r["organization"].update(call_as="ADMIN"), "call_as must be one of 'SELF', 'DELEGATED_ADMIN', got 'ADMIN'"),
+        (lambda r: r["organization"].update(unknown=1), "organization.unknown is not a setting (a typo?)"),
         (lambda r: (r["rotation"]["users"].pop(), r["revocation"].pop("accounts")), "no function works in another account"),
     ],
 )
@@ -211,8 +211,9 @@ def test_accounts_organization_may_assume_the_member_role_anywhere_and_list_the_
         f for k, f in resources(hub, "AWS::Lambda::Function").items() if k.startswith("RevocationJob")
     ]
     environment = function["Properties"]["Environment"]["Variables"]
-    assert environment["REVOCATION_ACCOUNTS"] == "organization"
-    assert environment["EXCLUDE_ACCOUNTS"] == '["444444444444"]'
+    (function_id,) = [k for k in resources(hub, "AWS::Lambda::Function") if k.startswith("RevocationJob")]
+    settings = json.loads((code_dir(synthesis, "Hub", function_id) / "settings.json").read_text())
+    assert settings["accounts"] == "organization" and settings["exclude_accounts"] == ["444444444444"]
     assert _arn_text(environment["MEMBER_ROLE_ARN_PATTERN"]) == (
         "arn:${AWS::Partition}:iam::{account}:role/gitlab-key-rotation/KeyRotationMember-revocation"
     )

@@ -11,10 +11,10 @@ import pytest
 from moto import mock_aws
 
 from gitlab_key_rotation.lambda_src.common.assume_role import AccountAccessError
-from gitlab_key_rotation.lambda_src.common.env import SettingsError
 from gitlab_key_rotation.lambda_src.revocation.accounts import account_summaries, revoke_in_accounts, total_summary
 from gitlab_key_rotation.lambda_src.revocation.organization import Boto3Organization
-from gitlab_key_rotation.lambda_src.revocation.settings import RevocationSettings
+from gitlab_key_rotation.lambda_src.revocation.settings import RevocationSettings, SettingsError
+from tests.lambda_settings import task_root
 from tests.revocation.fake_iam import NOW, FakeIam
 
 B, C, D = "222222222222", "333333333333", "444444444444"
@@ -147,35 +147,38 @@ def test_an_organization_that_cannot_be_listed_is_one_error_and_nothing_runs() -
     assert total["error_count"] == 1 and total["errors"][0]["subject"] == "organization"
 
 
-ENV = {"REVOCATION_GROUPS": '["developers"]', "MEMBER_ROLE_ARN_PATTERN": PATTERN}
+ENV = {"MEMBER_ROLE_ARN_PATTERN": PATTERN}
 
 
-def test_settings_read_the_accounts() -> None:
-    listed = RevocationSettings.from_env({**ENV, "REVOCATION_ACCOUNTS": f'["{B}","{C}"]', "ACCOUNT_WORKERS": "3"})
+def load(tmp_path, document: dict, env: dict = ENV) -> RevocationSettings:
+    return RevocationSettings.load({**task_root(tmp_path, {"groups": ["developers"], **document}), **env})
+
+
+def test_settings_read_the_accounts(tmp_path) -> None:
+    listed = load(tmp_path, {"accounts": [B, C], "account_workers": 3})
     assert listed.accounts == (B, C) and listed.account_workers == 3 and listed.member_role_arn_pattern == PATTERN
-    whole = RevocationSettings.from_env(
-        {**ENV, "REVOCATION_ACCOUNTS": "organization", "ORGANIZATIONAL_UNIT_IDS": '["ou-ab12-34cd56ef"]', "EXCLUDE_ACCOUNTS": f'["{D}"]'}
-    )
+    whole = load(tmp_path, {"accounts": "organization", "organizational_unit_ids": ["ou-ab12-34cd56ef"], "exclude_accounts": [D]})
     assert whole.accounts == "organization" and whole.exclude_accounts == (D,)
-    assert RevocationSettings.from_env({"REVOCATION_GROUPS": '["developers"]'}).accounts is None
+    assert load(tmp_path, {}, {}).accounts is None
 
 
 @pytest.mark.parametrize(
-    ("env", "message"),
+    ("document", "env", "message"),
     [
-        ({"REVOCATION_ACCOUNTS": '["12345"]'}, "REVOCATION_ACCOUNTS holds '12345'"),
-        ({"REVOCATION_ACCOUNTS": f'["{B}","{B}"]'}, "more than once"),
-        ({"REVOCATION_ACCOUNTS": "[]"}, "must name at least one account"),
-        ({"REVOCATION_ACCOUNTS": f'["{B}"]', "EXCLUDE_ACCOUNTS": f'["{C}"]'}, "need REVOCATION_ACCOUNTS=organization"),
-        ({"REVOCATION_ACCOUNTS": "organization", "ORGANIZATIONAL_UNIT_IDS": '["ou-1"]'}, "ORGANIZATIONAL_UNIT_IDS holds 'ou-1'"),
-        ({"REVOCATION_ACCOUNTS": f'["{B}"]', "MEMBER_ROLE_ARN_PATTERN": "arn:aws:iam::1:role/x"}, "MEMBER_ROLE_ARN_PATTERN must be"),
-        ({"REVOCATION_ACCOUNTS": f'["{B}"]', "ACCOUNT_WORKERS": "17"}, "ACCOUNT_WORKERS must be at most 16"),
-        ({"REVOCATION_ACCOUNTS": "", "EXCLUDE_ACCOUNTS": f'["{C}"]'}, "EXCLUDE_ACCOUNTS needs REVOCATION_ACCOUNTS"),
+        ({"accounts": ["12345"]}, ENV, "(item [0] '12345' is not a 12-digit AWS account id"),
+        ({"accounts": [B, B]}, ENV, f"(item [1] '{B}' repeats item [0])"),
+        ({"accounts": []}, ENV, "settings.json.accounts must be 'organization' or a non-empty list"),
+        ({"accounts": [B], "exclude_accounts": [C]}, ENV, "settings.json.exclude_accounts needs settings.json.accounts = 'organization'"),
+        ({"accounts": "organization", "organizational_unit_ids": ["ou-1"]}, ENV, "(item [0] 'ou-1' is not an organizational unit id"),
+        ({"accounts": [B]}, {"MEMBER_ROLE_ARN_PATTERN": "arn:aws:iam::1:role/x"}, "MEMBER_ROLE_ARN_PATTERN must be"),
+        ({"accounts": [B]}, {}, "MEMBER_ROLE_ARN_PATTERN must be"),
+        ({"accounts": [B], "account_workers": 17}, ENV, "settings.json.account_workers must be a whole number from 1 to 16, got 17"),
+        ({"exclude_accounts": [C]}, ENV, "settings.json.exclude_accounts needs settings.json.accounts = 'organization'"),
     ],
 )
-def test_bad_account_settings_are_refused(env: dict, message: str) -> None:
+def test_bad_account_settings_are_refused(tmp_path, document: dict, env: dict, message: str) -> None:
     with pytest.raises(SettingsError) as error:
-        RevocationSettings.from_env({**ENV, **env})
+        load(tmp_path, document, env)
     assert message in str(error.value)
 
 
