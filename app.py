@@ -22,6 +22,14 @@ def main() -> None:
     except ConfigError as exc:
         count = len(exc.problems)
         sys.exit(f"cdk.json: {exc}" if count == 1 else f"cdk.json: {count} settings are wrong:\n{exc}")
+    try:
+        _build(app, configs)
+    except ValueError as exc:  # a value only the constructs can judge (e.g. a schedule no heartbeat can watch)
+        sys.exit(f"cdk.json: {exc}")
+    app.synth()
+
+
+def _build(app: cdk.App, configs: list) -> None:
     for config in configs:
         env = cdk.Environment(account=config.account, region=config.region) if config.account or config.region else None
         KeyRotationStack(
@@ -40,7 +48,6 @@ def main() -> None:
                 description="Roles that the hub's key rotation and revocation functions assume in this account",
                 **member_stack_props(config),
             )
-    app.synth()
 
 
 if __name__ == "__main__":

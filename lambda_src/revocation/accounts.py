@@ -1,8 +1,8 @@
 """Revocation across accounts (organization mode): the same rules, once per member account.
 
-The accounts are the listed ones, or, with ``REVOCATION_ACCOUNTS=organization``, every ACTIVE
-account of the organization (or of ``ORGANIZATIONAL_UNIT_IDS``, nested OUs included) minus
-``EXCLUDE_ACCOUNTS``, listed afresh at each run. ``ACCOUNT_WORKERS`` accounts are handled at once,
+The accounts are the listed ones, or, with ``accounts`` = ``organization``, every ACTIVE
+account of the organization (or of ``organizational_unit_ids``, nested OUs included) minus
+``exclude_accounts``, listed afresh at each run. ``account_workers`` accounts are handled at once,
 each by ``revocation.logic.revoke_developer_keys`` with its own IAM (the account's member role) and
 its own ``MAX_WORKERS`` users at once. An account whose role cannot be assumed, or whose run fails
 as a whole, is an error naming the account; the other accounts go on.
@@ -54,7 +54,7 @@ def accounts_to_revoke(settings: RevocationSettings, organization: Organization 
     if settings.accounts != "organization":
         return sorted(settings.accounts or ())
     if organization is None:
-        raise ValueError("REVOCATION_ACCOUNTS=organization needs an Organizations client")
+        raise ValueError("accounts 'organization' needs an Organizations client")
     excluded = set(settings.exclude_accounts)
     return sorted(set(organization.active_accounts(settings.organizational_unit_ids)) - excluded)
 

@@ -7,7 +7,7 @@ IAM is called: a typo of ``dry_run`` never becomes a real run.
 
 Logs ONE summary line, ``revocation summary``, whose fields (with the function's JSON log
 format) are those of ``revocation.report.summary`` plus ``notification``; returns the same dict.
-With ``REVOCATION_ACCOUNTS`` each account first logs its own ``revocation account summary`` line and
+With ``accounts`` (settings.json) each account first logs its own ``revocation account summary`` line and
 the summary is the run's total (``revocation.accounts.total_summary``).
 Raises ``RevocationFailed`` after logging when anything failed, so that the errors alarm fires.
 Before the summary, the run's metrics go to stdout in the embedded metric format

@@ -276,7 +276,7 @@ def stack() -> cdk.Stack:
         ({"vpc_subnets": ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS)}, r"vpc_subnets and security_groups need vpc"),
         ({"reserved_concurrent_executions": 0}, r"reserved_concurrent_executions must be a whole number >= 1, or null, got 0"),
         ({"notification_email": "nobody"}, r"notification_email must be an e-mail address"),
-        ({"heartbeat_hours": 169}, r"heartbeat_hours must be 0 \(no heartbeat alarm\) or 1 to 168 hours .*got 169"),
+        ({"heartbeat_hours": 169}, r"heartbeat_hours must be a whole number of hours from 0 to 168, or null, got 169"),
         (
             {"schedule": events.Schedule.expression("cron(0 6 1 * ? *)")},
             r"the schedule 'cron\(0 6 1 \* \? \*\)' can stay silent for 30 whole days, longer than CloudWatch can watch .*set heartbeat_hours",

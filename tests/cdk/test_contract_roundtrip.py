@@ -31,7 +31,12 @@ target_ids = st.one_of(st.integers(1, 10**9), st.integers(1, 10**9).map(str), pa
 scopes = st.one_of(st.just("*"), st.from_regex(r"[a-zA-Z0-9_/${}.-]([a-zA-Z0-9_/${}. *-]{0,20}[a-zA-Z0-9_/${}.*-])?", fullmatch=True))
 variables = st.from_regex(r"[A-Z][A-Z0-9_]{0,30}", fullmatch=True)
 tag_keys = st.one_of(st.just(""), st.from_regex(r"[a-zA-Z0-9 _.:/=+@-]{1,40}", fullmatch=True).filter(lambda k: not k.lower().startswith("aws:")))
-schedules = st.sampled_from(["cron(0 6-18 ? * MON-FRI *)", "cron(15 * ? * * *)", "cron(0 0 1 * ? *)", "rate(1 hour)", "rate(30 minutes)", "rate(7 days)"])
+# (schedule, heartbeat_hours): a rate() or a monthly cron needs heartbeat_hours (checked by the construct from
+# the schedule's longest silence, stacks/observability.py, not yet by the contract)
+schedules = st.sampled_from([
+    ("cron(0 6-18 ? * MON-FRI *)", None), ("cron(15 * ? * * *)", None), ("cron(0 0 1 * ? *)", 0),
+    ("rate(1 hour)", 2), ("rate(30 minutes)", 1), ("rate(7 days)", 168),
+])  # fmt: skip
 
 
 @st.composite
@@ -62,6 +67,8 @@ def valid_settings(draw: st.DrawFn) -> dict:
             user["iam_path"] = "/" + "".join(f"{s}/" for s in draw(st.lists(segments, min_size=1, max_size=3)))
         users.append(user)
     period = draw(st.integers(1, 400))
+    rotation_schedule, rotation_heartbeat = draw(schedules)
+    revocation_schedule, revocation_heartbeat = draw(schedules)
     return {
         "stack_name": "Generated",
         "region": draw(st.one_of(st.none(), st.sampled_from(KNOWN_REGIONS))),
@@ -73,7 +80,8 @@ def valid_settings(draw: st.DrawFn) -> dict:
         },
         "rotation": {
             "users": users,
-            "schedule": draw(schedules),
+            "schedule": rotation_schedule,
+            "heartbeat_hours": rotation_heartbeat,
             "period_days": period,
             "grace_period_hours": draw(st.integers(0, period * 24 - 1)),
             "deletion_window_days": draw(st.integers(0, 90)),
@@ -87,7 +95,8 @@ def valid_settings(draw: st.DrawFn) -> dict:
             "action": draw(st.sampled_from(["delete", "deactivate"])),
             "min_key_age_days": draw(st.integers(0, 30)),
             "max_workers": draw(st.integers(1, 64)),
-            "schedule": draw(schedules),
+            "schedule": revocation_schedule,
+            "heartbeat_hours": revocation_heartbeat,
         },
     }
 
