@@ -50,10 +50,10 @@ def test_wheel_holds_the_package_and_its_dist_info_only(wheel: Wheel) -> None:
         "RECORD",
         "top_level.txt",
     }
-    # What the package carries besides the constructs' modules: the Lambda code (rotation, revocation
-    # and their common module), the layer's pinned requirements and the typing marker.
+    # What the package carries besides the constructs' modules: the Lambda code (rotation, revocation,
+    # their common modules and the settings contract), the layer's pinned requirements and the typing marker.
     for name in ("py.typed", "lambda_src/rotation/handler.py", "lambda_src/revocation/handler.py",
-                 "lambda_src/common/env.py", "layers/requests/requirements.txt"):  # fmt: skip
+                 "lambda_src/common/events.py", "lambda_src/contract/settings.py", "layers/requests/requirements.txt"):  # fmt: skip
         assert f"gitlab_key_rotation/{name}" in names
 
 
