@@ -5,9 +5,14 @@ The contract between the CDK construct (which writes these variables) and the La
 ``REVOCATION_GROUPS``       JSON list of IAM group names whose members' keys are revoked (required)
 ``PROTECTED_USERS``         JSON list of IAM user names never touched: the rotation machine users ([])
 ``EXEMPT_USERS``            JSON list of IAM user names the operator exempts ([])
+``EXEMPT_GROUPS``           JSON list of IAM group names whose members are exempt ([]); read completely
+                            before anything is revoked, or the run stops
 ``EXEMPT_TAG_KEY``          users carrying this IAM tag (any value) are skipped (``key-revocation:exempt``;
                             empty string turns the tag check off)
-``REVOCATION_ACTION``       ``delete`` (default) or ``deactivate`` (Inactive this week, deleted next run)
+``REVOCATION_ACTION``       ``delete`` (default) or ``deactivate`` (made Inactive, deleted by a run at least
+                            ``DEACTIVATION_GRACE_DAYS`` later)
+``DEACTIVATION_GRACE_DAYS`` days a key stays Inactive before a run deletes it in deactivate mode (6, at least 1:
+                            with the weekly schedule, the next week's run)
 ``MIN_KEY_AGE_DAYS``        spare keys younger than this many days (0: revoke every key)
 ``MAX_WORKERS``             users processed at once (default 16, at most 64)
 ``NOTIFICATION_TOPIC_ARN``  optional SNS topic for the failure summary
@@ -42,6 +47,9 @@ ACCOUNT_WORKERS_LIMIT = 16
 _ACCOUNT_ID = re.compile(r"\A\d{12}\Z", re.ASCII)
 _OU_ID = re.compile(r"\Aou-[0-9a-z]{4,32}-[a-z0-9]{8,32}\Z", re.ASCII)
 _MEMBER_ROLE_ARN = re.compile(r"\Aarn:aws[\w-]*:iam::\{account\}:role/[\w+=,.@/-]+\Z", re.ASCII)
+# Tags the revocation sets itself (the role may set no other): <prefix><access key id> = when it was
+# deactivated (or first found Inactive). The exempt tag must not fall under it.
+DEACTIVATED_TAG_PREFIX = "key-revocation:deactivated:"
 
 
 @dataclass(frozen=True)
@@ -49,8 +57,10 @@ class RevocationSettings:
     groups: tuple[str, ...]
     protected_users: frozenset[str] = frozenset()
     exempt_users: frozenset[str] = frozenset()
+    exempt_groups: tuple[str, ...] = ()
     exempt_tag_key: str | None = "key-revocation:exempt"
     action: Action = "delete"
+    deactivation_grace_days: int = 6
     min_key_age_days: int = 0
     max_workers: int = 16
     notification_topic_arn: str | None = None
@@ -63,15 +73,16 @@ class RevocationSettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "RevocationSettings":
-        groups = string_list(env, "REVOCATION_GROUPS")
+        groups = _group_names(env, "REVOCATION_GROUPS", None)
         if not groups:
             raise SettingsError("REVOCATION_GROUPS must name at least one IAM group")
-        for group in groups:
-            if not _GROUP_NAME.match(group):
-                raise SettingsError(
-                    f"REVOCATION_GROUPS holds {group!r}, which is not an IAM group name "
-                    "(1 to 128 of letters, digits and +=,.@_-)"
-                )
+        exempt_groups = _group_names(env, "EXEMPT_GROUPS", [])
+        exempt_tag_key = env.get("EXEMPT_TAG_KEY", "key-revocation:exempt") or None
+        if exempt_tag_key and exempt_tag_key.casefold().startswith(DEACTIVATED_TAG_PREFIX):
+            raise SettingsError(
+                f"EXEMPT_TAG_KEY must not start with {DEACTIVATED_TAG_PREFIX!r} (the revocation's own tags), "
+                f"got {exempt_tag_key!r}"
+            )
         action = env.get("REVOCATION_ACTION") or "delete"
         if action not in ("delete", "deactivate"):
             raise SettingsError(f"REVOCATION_ACTION must be 'delete' or 'deactivate', got {action!r}")
@@ -85,8 +96,10 @@ class RevocationSettings:
             groups=groups,
             protected_users=frozenset(string_list(env, "PROTECTED_USERS", [])),
             exempt_users=frozenset(string_list(env, "EXEMPT_USERS", [])),
-            exempt_tag_key=env.get("EXEMPT_TAG_KEY", "key-revocation:exempt") or None,
+            exempt_groups=exempt_groups,
+            exempt_tag_key=exempt_tag_key,
             action=action,
+            deactivation_grace_days=integer(env, "DEACTIVATION_GRACE_DAYS", 6, minimum=1),
             min_key_age_days=integer(env, "MIN_KEY_AGE_DAYS", 0),
             max_workers=max_workers,
             notification_topic_arn=topic_arn,
@@ -135,3 +148,13 @@ def _ids(env: Mapping[str, str], name: str, pattern: re.Pattern[str], default: l
     if len(set(values)) != len(values):
         raise SettingsError(f"{name} lists an id more than once: {list(values)}")
     return values
+
+
+def _group_names(env: Mapping[str, str], name: str, default: list[str] | None) -> tuple[str, ...]:
+    groups = string_list(env, name, default)
+    for group in groups:
+        if not _GROUP_NAME.match(group):
+            raise SettingsError(
+                f"{name} holds {group!r}, which is not an IAM group name (1 to 128 of letters, digits and +=,.@_-)"
+            )
+    return groups

@@ -16,6 +16,7 @@ def test_defaults_need_only_the_groups():
     assert settings == RevocationSettings(groups=("developers",))
     assert settings.exempt_tag_key == "key-revocation:exempt"
     assert (settings.action, settings.max_workers, settings.min_key_age_days) == ("delete", 16, 0)
+    assert (settings.exempt_groups, settings.deactivation_grace_days) == ((), 6)
 
 
 def test_every_variable_is_read():
@@ -24,7 +25,9 @@ def test_every_variable_is_read():
             "REVOCATION_GROUPS": '["developers", "contractors"]',
             "PROTECTED_USERS": '["ci-deployer"]',
             "EXEMPT_USERS": '["dave"]',
+            "EXEMPT_GROUPS": '["on-leave"]',
             "EXEMPT_TAG_KEY": "",
+            "DEACTIVATION_GRACE_DAYS": "13",
             "REVOCATION_ACTION": "deactivate",
             "MIN_KEY_AGE_DAYS": "7",
             "MAX_WORKERS": "32",
@@ -37,7 +40,9 @@ def test_every_variable_is_read():
         groups=("developers", "contractors"),
         protected_users=frozenset({"ci-deployer"}),
         exempt_users=frozenset({"dave"}),
+        exempt_groups=("on-leave",),
         exempt_tag_key=None,
+        deactivation_grace_days=13,
         action="deactivate",
         min_key_age_days=7,
         max_workers=32,
@@ -57,6 +62,12 @@ def test_the_groups_are_required():
         ({"REVOCATION_GROUPS": "[]"}, "REVOCATION_GROUPS must name at least one IAM group"),
         ({"REVOCATION_GROUPS": '["dev team"]'}, "REVOCATION_GROUPS holds 'dev team', which is not an IAM group name"),
         ({"REVOCATION_ACTION": "disable"}, "REVOCATION_ACTION must be 'delete' or 'deactivate', got 'disable'"),
+        ({"EXEMPT_GROUPS": '["on leave"]'}, "EXEMPT_GROUPS holds 'on leave', which is not an IAM group name"),
+        ({"DEACTIVATION_GRACE_DAYS": "0"}, "DEACTIVATION_GRACE_DAYS must be at least 1, got 0"),
+        (
+            {"EXEMPT_TAG_KEY": "key-revocation:deactivated:all"},
+            "EXEMPT_TAG_KEY must not start with 'key-revocation:deactivated:' (the revocation's own tags)",
+        ),
         ({"MAX_WORKERS": "0"}, "MAX_WORKERS must be at least 1, got 0"),
         ({"MAX_WORKERS": "500"}, "MAX_WORKERS must be at most 64, got 500"),
         ({"MIN_KEY_AGE_DAYS": "a week"}, "MIN_KEY_AGE_DAYS must be an integer, got 'a week'"),
