@@ -92,8 +92,10 @@ class RevocationConfig:
     groups: tuple[str, ...]
     schedule: str
     exempt_users: tuple[str, ...]
+    exempt_groups: tuple[str, ...]
     exempt_tag_key: str
     action: str
+    deactivation_grace_days: int
     min_key_age_days: int
     max_workers: int
     dry_run: bool
@@ -239,9 +241,9 @@ def load_config(context: Mapping[str, object], base_dir: Path) -> AppConfig:
         )
     revocation = _revocation(root.section(
         "revocation",
-        {"enabled", "groups", "schedule", "exempt_users", "exempt_tag_key", "action", "min_key_age_days",
-         "max_workers", "dry_run", "timeout_seconds", "memory_mb", "accounts", "organizational_unit_ids",
-         "exclude_accounts", "account_workers", "heartbeat_hours"},
+        {"enabled", "groups", "schedule", "exempt_users", "exempt_groups", "exempt_tag_key", "action",
+         "deactivation_grace_days", "min_key_age_days", "max_workers", "dry_run", "timeout_seconds", "memory_mb",
+         "accounts", "organizational_unit_ids", "exclude_accounts", "account_workers", "heartbeat_hours"},
     ))  # fmt: skip
     stack_name = root.pattern("stack_name", _STACK_NAME, "KeyRotationStack", "KeyRotationStack")
     organization = _organization(
@@ -404,8 +406,10 @@ def _revocation(section: _Section) -> RevocationConfig:
         groups=groups,
         schedule=section.check("schedule", check_cron, DEFAULT_REVOCATION_SCHEDULE),
         exempt_users=section.names("exempt_users", 64, []),
+        exempt_groups=section.names("exempt_groups", 128, []),
         exempt_tag_key=exempt_tag_key,
         action=action,
+        deactivation_grace_days=section.integer("deactivation_grace_days", 6, 1),
         min_key_age_days=section.integer("min_key_age_days", 0, 0),
         max_workers=section.integer("max_workers", 16, 1, MAX_WORKERS_LIMIT),
         dry_run=section.boolean("dry_run", False),

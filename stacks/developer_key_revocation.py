@@ -35,6 +35,8 @@ DEFAULT_EXEMPT_TAG_KEY = "key-revocation:exempt"
 MAX_WORKERS_LIMIT = 64
 ACCOUNT_WORKERS_LIMIT = 16
 _MUTATE_KEY_ACTIONS = ["iam:CreateAccessKey", "iam:UpdateAccessKey", "iam:DeleteAccessKey"]
+# The only user tags the role may set or remove (lambda_src/revocation/settings.py, DEACTIVATED_TAG_PREFIX).
+DEACTIVATED_TAG_PREFIX = "key-revocation:deactivated:"
 
 
 class DeveloperKeyRevocation(Construct):
@@ -46,8 +48,13 @@ class DeveloperKeyRevocation(Construct):
     :param protected_users: IAM user names never touched, e.g. the rotation machine users; the
         role also carries an explicit Deny on their keys.
     :param exempt_users: IAM user names the operator exempts (checked by the Lambda only).
+    :param exempt_groups: IAM groups whose members are exempt: one ``GetGroup`` per group and page,
+        no call per member; a run that cannot read them completely stops before touching any key.
     :param exempt_tag_key: users carrying this IAM tag are skipped; ``""`` turns the check off.
-    :param action: ``"delete"`` (default) or ``"deactivate"`` (Inactive this week, deleted next run).
+    :param action: ``"delete"`` (default) or ``"deactivate"``: made Inactive and marked with the user
+        tag ``key-revocation:deactivated:<key id>``, deleted by a run ``deactivation_grace_days`` later.
+    :param deactivation_grace_days: in deactivate mode, how long a key stays Inactive before a run
+        deletes it (default 6: with the weekly schedule, the next week's run; at least 1).
     :param min_key_age_days: spare keys younger than this (default 0: revoke every key).
     :param max_workers: users processed at once (default 16, at most 64).
     :param dry_run: only report what would be revoked (default False).
@@ -83,8 +90,10 @@ class DeveloperKeyRevocation(Construct):
         schedule: events.Schedule | None = None,
         protected_users: Sequence[str] = (),
         exempt_users: Sequence[str] = (),
+        exempt_groups: Sequence[str] = (),
         exempt_tag_key: str = DEFAULT_EXEMPT_TAG_KEY,
         action: Literal["delete", "deactivate"] = "delete",
+        deactivation_grace_days: int = 6,
         min_key_age_days: int = 0,
         max_workers: int = 16,
         dry_run: bool = False,
@@ -122,10 +131,14 @@ class DeveloperKeyRevocation(Construct):
             raise ValueError("groups must name at least one IAM group whose members' keys are revoked")
         protected_users = _names(protected_users, "protected_users", max_length=64)
         exempt_users = _names(exempt_users, "exempt_users", max_length=64)
+        exempt_groups = _names(exempt_groups, "exempt_groups", max_length=128)
         if action not in ("delete", "deactivate"):
             raise ValueError(f"action must be 'delete' or 'deactivate', got {action!r}")
         if not isinstance(exempt_tag_key, str) or len(exempt_tag_key) > 128:
             raise ValueError(f"exempt_tag_key must be an IAM tag key of at most 128 characters or '', got {exempt_tag_key!r}")
+        if exempt_tag_key.lower().startswith(DEACTIVATED_TAG_PREFIX):
+            raise ValueError(f"exempt_tag_key must not start with {DEACTIVATED_TAG_PREFIX!r} (the revocation's own tags), got {exempt_tag_key!r}")
+        check_at_least(deactivation_grace_days, 1, "deactivation_grace_days")
         check_at_least(min_key_age_days, 0, "min_key_age_days")
         check_at_least(max_workers, 1, "max_workers")
         if max_workers > MAX_WORKERS_LIMIT:
@@ -142,8 +155,10 @@ class DeveloperKeyRevocation(Construct):
             "REVOCATION_GROUPS": _json_list(groups),
             "PROTECTED_USERS": _json_list(protected_users),
             "EXEMPT_USERS": _json_list(exempt_users),
+            "EXEMPT_GROUPS": _json_list(exempt_groups),
             "EXEMPT_TAG_KEY": exempt_tag_key,
             "REVOCATION_ACTION": action,
+            "DEACTIVATION_GRACE_DAYS": str(deactivation_grace_days),
             "MIN_KEY_AGE_DAYS": str(min_key_age_days),
             "MAX_WORKERS": str(max_workers),
             "NOTIFICATION_TOPIC_ARN": self.topic.topic_arn,
@@ -241,18 +256,31 @@ class DeveloperKeyRevocation(Construct):
             iam.PolicyStatement(
                 sid="ListGroupMembers",
                 actions=["iam:GetGroup"],
-                resources=[_iam_arn(stack, "group", group) for group in groups],
+                resources=[_iam_arn(stack, "group", group) for group in dict.fromkeys(groups + exempt_groups)],
             )
         )
         user_actions = ["iam:ListAccessKeys", "iam:DeleteAccessKey"]
         if action == "deactivate":
             user_actions.append("iam:UpdateAccessKey")
-        if exempt_tag_key:
+        if exempt_tag_key or action == "deactivate":
             user_actions.append("iam:ListUserTags")
         any_user = _iam_arn(stack, "user", "*")
         self.role.add_to_principal_policy(
             iam.PolicyStatement(sid="RevokeMemberKeys", actions=user_actions, resources=[any_user])
         )
+        if action == "deactivate":
+            self.role.add_to_principal_policy(
+                iam.PolicyStatement(
+                    sid="MarkDeactivatedKeys",
+                    actions=["iam:TagUser", "iam:UntagUser"],
+                    resources=[any_user],
+                    conditions={
+                        # every tag key of the request under the revocation's own prefix, and at least one
+                        "ForAllValues:StringLike": {"aws:TagKeys": f"{DEACTIVATED_TAG_PREFIX}*"},
+                        "Null": {"aws:TagKeys": "false"},
+                    },
+                )
+            )
         Validations.of(self.role).acknowledge(
             Acknowledgment(
                 id=f"AwsSolutions-IAM5[Resource::{_nag_arn(stack, 'user', '*')}]",
@@ -267,7 +295,7 @@ class DeveloperKeyRevocation(Construct):
                 iam.PolicyStatement(
                     sid="NeverTouchProtectedUsers",
                     effect=iam.Effect.DENY,
-                    actions=_MUTATE_KEY_ACTIONS,
+                    actions=[*_MUTATE_KEY_ACTIONS, "iam:TagUser", "iam:UntagUser"],
                     resources=[
                         arn
                         for user in protected_users

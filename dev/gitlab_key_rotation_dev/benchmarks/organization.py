@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> None:
             control._post("/_faults/latency", {"seconds": 0})
             control._post("/moto-api/reset")
             for account in accounts:
-                control._post("/_faults/seed", {"group": GROUP, "users": args.members, "prefix": "dev", "account": account})
+                control._post("/_faults/seed", {"groups": [GROUP], "users": args.members, "prefix": "dev", "account": account})
             control._post("/_faults/counts/reset")
             control.latency(args.latency_ms / 1000)
             env = {
