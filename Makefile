@@ -40,7 +40,8 @@ snapshot: install
 	UPDATE_SNAPSHOT=1 $(PY) -m pytest -q tests/cdk/test_snapshot.py
 
 # The revocation benchmark: this code against the usual weekly script, 1,000 and 5,000 users, on
-# moto.server with 50 ms per IAM call (a few minutes). ARGS="--help" lists the knobs.
+# moto.server with 50 ms per IAM call, and under IAM rate limits of 20 and 50 calls/s (about 30
+# minutes). ARGS="--help" lists the knobs.
 bench: install
 	$(PY) -m gitlab_key_rotation_dev.benchmarks.revocation $(ARGS)
 

@@ -149,8 +149,8 @@ def test_a_page_that_fails_fails_the_whole_listing(monkeypatch):
             Boto3Iam(client).group_members("developers")
 
 
-def test_the_client_pools_a_connection_per_worker_and_uses_standard_retries():
+def test_the_client_pools_a_connection_per_worker_and_uses_adaptive_retries():
     config = iam_client(max_workers=48).meta.config
 
     assert config.max_pool_connections >= 48
-    assert config.retries["mode"] == "standard"
+    assert config.retries["mode"] == "adaptive"

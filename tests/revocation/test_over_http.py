@@ -9,6 +9,8 @@ from datetime import datetime, timezone
 import boto3
 import pytest
 import requests
+from botocore.config import Config
+from botocore.exceptions import ClientError
 
 from gitlab_key_rotation.lambda_src.common.events import EventError
 from gitlab_key_rotation.lambda_src.revocation.aws import Boto3Iam, iam_client
@@ -17,7 +19,7 @@ from gitlab_key_rotation.lambda_src.revocation.logic import revoke_developer_key
 from gitlab_key_rotation.lambda_src.revocation.settings import RevocationSettings
 from tests.revocation.conftest import REGION
 from tests.revocation.iam_seed import key_statuses, seed_user
-from gitlab_key_rotation_dev.moto_iam_server import MotoIamServer
+from gitlab_key_rotation_dev.moto_iam_server import MotoIamServer, seed_group
 
 
 @pytest.fixture(scope="module")
@@ -37,6 +39,7 @@ def iam(server, monkeypatch):
     monkeypatch.setenv("AWS_ENDPOINT_URL", server.url)
     requests.post(f"{server.url}/moto-api/reset", timeout=10).raise_for_status()
     server.faults.throttle.clear()
+    server.faults.limit_rate(None)
     return boto3.client("iam")
 
 
@@ -112,3 +115,37 @@ def test_an_event_not_fully_understood_is_refused_before_any_iam_call(server, ia
     assert len(str(refused.value)) < 1000  # a 1 MB field name is not echoed in full
     assert server.faults.counts == {}
     assert {user: key_statuses(iam, user) for user in keys} == {user: {key: "Active"} for user, key in keys.items()}
+
+
+def test_over_the_rate_limit_the_server_answers_like_iam(server, iam):
+    server.faults.limit_rate(1, burst=1)
+    once = boto3.client("iam", config=Config(retries={"total_max_attempts": 1}))
+
+    once.list_users()
+    with pytest.raises(ClientError) as throttled:
+        once.list_users()
+
+    error = throttled.value.response
+    assert error["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert error["Error"] == {"Type": "Sender", "Code": "Throttling", "Message": "Rate exceeded"}
+    assert server.faults.throttled == {"ListUsers": 1}
+
+
+def test_600_members_at_20_requests_per_second_finish_without_errors(server, iam, monkeypatch):
+    seed_group(["developers"], 300, "dev")  # one key each, due
+    seed_group(["developers", "on-leave"], 300, "away")  # exempt by group: no call of their own
+    server.faults.counts.clear()
+    server.faults.limit_rate(20)  # 20 calls per second, bursts of 20
+    monkeypatch.setenv("REVOCATION_GROUPS", json.dumps(["developers"]))
+    monkeypatch.setenv("EXEMPT_GROUPS", json.dumps(["on-leave"]))
+    monkeypatch.setenv("EXEMPT_TAG_KEY", "")
+
+    result = handler({}, None)
+
+    answered = server.faults.counts - server.faults.throttled
+    server.faults.limit_rate(None)
+    assert result["error_count"] == 0 and result["users_scanned"] == 600
+    assert result["keys_deleted"] == 300 and result["skipped"]["exempt_group"] == 300
+    assert answered == {"GetGroup": 2, "ListAccessKeys": 300, "DeleteAccessKey": 300}  # the floor
+    assert sum(server.faults.throttled.values()) > 0  # the limit was really hit
+    assert key_statuses(iam, "dev-00299") == {} and len(key_statuses(iam, "away-00299")) == 1
