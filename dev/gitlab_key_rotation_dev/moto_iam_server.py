@@ -9,7 +9,8 @@ answers the next two such calls with IAM's ``400 Throttling`` without reaching m
 ``server.faults.limit_rate(20)`` puts a token bucket in front of every IAM call (20 calls per second
 on average, bursts of up to ``burst`` calls, default one second's worth): a call finding the bucket
 empty gets IAM's ``Throttling`` (HTTP 400, ``Sender``, ``Rate exceeded``, IAM's XML ErrorResponse)
-and is counted in ``.throttled``. ``server.faults.latency`` / ``.counts`` are plain attributes; from
+and is counted in ``.throttled`` (as are the injected ones; ``.reset_counts()`` zeroes both).
+``server.faults.latency`` / ``.counts`` are plain attributes; from
 another process, over HTTP:
 
 ``GET  /_faults/counts``        ``{"ListAccessKeys": 5000, ...}``: IAM actions received, retries included
@@ -63,6 +64,12 @@ class IamFaults:
         self._burst = 0.0
         self._tokens = 0.0
         self._refilled = 0.0
+
+    def reset_counts(self) -> None:
+        """``counts`` and ``throttled`` back to zero."""
+        with self._lock:
+            self.counts.clear()
+            self.throttled.clear()
 
     def limit_rate(self, per_second: float | None, burst: float | None = None) -> None:
         """A token bucket of ``burst`` tokens (default ``per_second``, at least 1), refilled at
@@ -121,8 +128,7 @@ class IamFaults:
             usage = resource.getrusage(resource.RUSAGE_SELF)
             answer = {"seconds": usage.ru_utime + usage.ru_stime}
         elif path == "/_faults/counts/reset":
-            self.counts.clear()
-            self.throttled.clear()
+            self.reset_counts()
             answer = {}
         elif path == "/_faults/rate":
             self.limit_rate(request["per_second"], request.get("burst"))

@@ -40,12 +40,13 @@ def iam(server, monkeypatch):
     requests.post(f"{server.url}/moto-api/reset", timeout=10).raise_for_status()
     server.faults.throttle.clear()
     server.faults.limit_rate(None)
+    server.faults.reset_counts()
     return boto3.client("iam")
 
 
 def test_throttling_is_retried_with_backoff_and_the_run_succeeds(server, iam):
     [key] = seed_user(iam, "xavier", groups=["developers"])
-    server.faults.counts.clear()
+    server.faults.reset_counts()
     server.faults.throttle.update({"ListAccessKeys": 2, "DeleteAccessKey": 1})
 
     settings = RevocationSettings(groups=("developers",), exempt_tag_key=None)
@@ -69,7 +70,7 @@ def test_iam_calls_stay_at_the_floor(server, iam, monkeypatch, exempt_tag_key, t
     seed_user(iam, "eve", groups=["developers"], keys=0)
     seed_user(iam, "ci-deployer", groups=["developers"])
     seed_user(iam, "fay", groups=["developers"], tags={"key-revocation:exempt": "on leave"})
-    server.faults.counts.clear()
+    server.faults.reset_counts()
     monkeypatch.setenv("REVOCATION_GROUPS", json.dumps(["developers"]))
     monkeypatch.setenv("PROTECTED_USERS", json.dumps(["ci-deployer"]))
     monkeypatch.setenv("EXEMPT_TAG_KEY", exempt_tag_key)
@@ -105,7 +106,7 @@ def test_iam_calls_stay_at_the_floor(server, iam, monkeypatch, exempt_tag_key, t
 )
 def test_an_event_not_fully_understood_is_refused_before_any_iam_call(server, iam, monkeypatch, event, message):
     keys = {user: seed_user(iam, user, groups=["developers"])[0]["AccessKeyId"] for user in ("amy", "ben")}
-    server.faults.counts.clear()
+    server.faults.reset_counts()
     monkeypatch.setenv("REVOCATION_GROUPS", json.dumps(["developers"]))
 
     with pytest.raises(EventError) as refused:
@@ -134,7 +135,7 @@ def test_over_the_rate_limit_the_server_answers_like_iam(server, iam):
 def test_600_members_at_20_requests_per_second_finish_without_errors(server, iam, monkeypatch):
     seed_group(["developers"], 300, "dev")  # one key each, due
     seed_group(["developers", "on-leave"], 300, "away")  # exempt by group: no call of their own
-    server.faults.counts.clear()
+    server.faults.reset_counts()
     server.faults.limit_rate(20)  # 20 calls per second, bursts of 20
     monkeypatch.setenv("REVOCATION_GROUPS", json.dumps(["developers"]))
     monkeypatch.setenv("EXEMPT_GROUPS", json.dumps(["on-leave"]))
