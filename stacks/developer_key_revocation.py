@@ -19,11 +19,13 @@ from .monitored_function import MonitoredFunction
 from .notifications import grant_publish, resolve_topic
 from .observability import job_metric
 from .organization import (
+    DEACTIVATED_TAG_PREFIX,
     DEFAULT_MEMBER_ROLE_NAME,
     REVOCATION_SUFFIX,
     check_account_ids,
     check_member_role_name,
     check_ou_ids,
+    mark_deactivated_keys,
     member_role_arn,
     member_role_arn_pattern,
 )
@@ -35,8 +37,6 @@ DEFAULT_EXEMPT_TAG_KEY = "key-revocation:exempt"
 MAX_WORKERS_LIMIT = 64
 ACCOUNT_WORKERS_LIMIT = 16
 _MUTATE_KEY_ACTIONS = ["iam:CreateAccessKey", "iam:UpdateAccessKey", "iam:DeleteAccessKey"]
-# The only user tags the role may set or remove (lambda_src/revocation/settings.py, DEACTIVATED_TAG_PREFIX).
-DEACTIVATED_TAG_PREFIX = "key-revocation:deactivated:"
 
 
 class DeveloperKeyRevocation(Construct):
@@ -269,18 +269,7 @@ class DeveloperKeyRevocation(Construct):
             iam.PolicyStatement(sid="RevokeMemberKeys", actions=user_actions, resources=[any_user])
         )
         if action == "deactivate":
-            self.role.add_to_principal_policy(
-                iam.PolicyStatement(
-                    sid="MarkDeactivatedKeys",
-                    actions=["iam:TagUser", "iam:UntagUser"],
-                    resources=[any_user],
-                    conditions={
-                        # every tag key of the request under the revocation's own prefix, and at least one
-                        "ForAllValues:StringLike": {"aws:TagKeys": f"{DEACTIVATED_TAG_PREFIX}*"},
-                        "Null": {"aws:TagKeys": "false"},
-                    },
-                )
-            )
+            self.role.add_to_principal_policy(mark_deactivated_keys(any_user))
         Validations.of(self.role).acknowledge(
             Acknowledgment(
                 id=f"AwsSolutions-IAM5[Resource::{_nag_arn(stack, 'user', '*')}]",

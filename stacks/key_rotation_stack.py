@@ -143,6 +143,7 @@ def member_stack_props(config: AppConfig) -> dict[str, Any]:
         "member_role_name": config.organization.member_role_name,
         "rotated_users": [user for user in config.rotation.users if user.account is not None],
         "groups": list(revocation.groups) if revokes_members else [],
+        "exempt_groups": list(revocation.exempt_groups) if revokes_members else [],
         "protected_users": [user.iam_user for user in config.rotation.users],
         "action": revocation.action,
         "exempt_tag_key": revocation.exempt_tag_key if revokes_members else "",
