@@ -200,7 +200,7 @@ class DeveloperKeyRevocation(Construct):
         self.dashboard = self._dashboard()
 
         if accounts is None:
-            self._grant_own_account(groups, action, exempt_tag_key, protected_users)
+            self._grant_own_account(groups, exempt_groups, action, exempt_tag_key, protected_users)
         else:
             self._grant_member_accounts(accounts, member_role_name)
         grant_publish(self.topic, self.role)
@@ -249,7 +249,7 @@ class DeveloperKeyRevocation(Construct):
         )
 
     def _grant_own_account(
-        self, groups: list[str], action: str, exempt_tag_key: str, protected_users: list[str]
+        self, groups: list[str], exempt_groups: list[str], action: str, exempt_tag_key: str, protected_users: list[str]
     ) -> None:
         stack = Stack.of(self)
         self.role.add_to_principal_policy(

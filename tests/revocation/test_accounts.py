@@ -61,7 +61,7 @@ def test_each_account_gets_its_own_run_and_an_unreachable_one_is_an_error_naming
     ]
     total = total_summary(settings(accounts=(B, C, D)), summaries, run.listing_failure, 1.0)
     assert (total["users_scanned"], total["keys_deleted"], total["error_count"], total["account_count"]) == (5, 3, 1, 3)
-    assert total["skipped"] == {"protected": 2, "exempt_list": 0, "exempt_tag": 0, "user_gone": 0}
+    assert total["skipped"] == {"protected": 2, "exempt_list": 0, "exempt_group": 0, "exempt_tag": 0, "user_gone": 0}
     assert total["skipped_users"] == {"protected": [f"{B}/ci-deployer", f"{C}/ci-deployer"]}
     assert {(k["account"], k["user"]) for k in total["revoked_keys"]} == {(B, "alice"), (B, "bob"), (C, "carol")}
     assert total["errors"][0]["subject"] == f"account {D}"
