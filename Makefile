@@ -40,7 +40,7 @@ snapshot: install
 	UPDATE_SNAPSHOT=1 $(PY) -m pytest -q tests/cdk/test_snapshot.py
 
 # The revocation benchmark: this code against the usual weekly script, 1,000 and 5,000 users, on
-# moto.server with 50 ms per IAM call, and under IAM rate limits of 20 and 50 calls/s (about 30
+# moto.server with 50 ms per IAM call, and under IAM rate limits of 20 and 50 calls/s (about 40
 # minutes). ARGS="--help" lists the knobs.
 bench: install
 	$(PY) -m gitlab_key_rotation_dev.benchmarks.revocation $(ARGS)

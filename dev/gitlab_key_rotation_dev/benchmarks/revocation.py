@@ -20,7 +20,7 @@ Table 2, throttled: this code at ``--throttled-size`` members (5,000) for each `
 and at ``--compare-size`` members (1,000) botocore's ``standard`` retry mode against ``adaptive``
 (the Lambda's), to show why the Lambda uses the latter.
 
-Run: ``make bench`` (about 30 minutes; ``python -m gitlab_key_rotation_dev.benchmarks.revocation --help``).
+Run: ``make bench`` (about 40 minutes; ``python -m gitlab_key_rotation_dev.benchmarks.revocation --help``).
 """
 
 from __future__ import annotations
