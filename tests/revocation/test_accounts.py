@@ -204,5 +204,6 @@ def test_the_composition_revokes_in_the_organizations_accounts_through_their_rol
         assert (result["account_count"], result["keys_deleted"], result["error_count"]) == (1, 1, 0)
         assert result["accounts"] == [
             {"account": member, "users_scanned": 1, "keys_deleted": 1, "keys_deactivated": 0, "keys_already_gone": 0,
-             "keys_spared_young": 0, "error_count": 0, "duration_seconds": result["accounts"][0]["duration_seconds"]}
+             "keys_spared_young": 0, "keys_inactive_marked": 0, "keys_inactive_waiting": 0, "error_count": 0,
+             "duration_seconds": result["accounts"][0]["duration_seconds"]}
         ]  # fmt: skip
