@@ -19,7 +19,7 @@ from .lambda_src.contract import settings as declared
 from .monitored_function import MonitoredFunction
 from .notifications import grant_publish, resolve_topic
 from .observability import job_metric
-from .organization import REVOCATION_SUFFIX, member_role_arn, member_role_arn_pattern
+from .organization import REVOCATION_SUFFIX, mark_deactivated_keys, member_role_arn, member_role_arn_pattern
 from .props import check_props, default_duration, settings_file
 
 DEFAULT_REVOCATION_SCHEDULE = declared.DEFAULT_REVOCATION_SCHEDULE
@@ -36,8 +36,13 @@ class DeveloperKeyRevocation(Construct):
     :param protected_users: IAM user names never touched, e.g. the rotation machine users; the
         role also carries an explicit Deny on their keys.
     :param exempt_users: IAM user names the operator exempts (checked by the Lambda only).
+    :param exempt_groups: IAM groups whose members are exempt: one ``GetGroup`` per group and page,
+        no call per member; a run that cannot read them completely stops before touching any key.
     :param exempt_tag_key: users carrying this IAM tag are skipped; ``""`` turns the check off.
-    :param action: ``"delete"`` (default) or ``"deactivate"`` (Inactive this week, deleted next run).
+    :param action: ``"delete"`` (default) or ``"deactivate"``: made Inactive and marked with the user
+        tag ``key-revocation:deactivated:<key id>``, deleted by a run ``deactivation_grace`` later.
+    :param deactivation_grace: in deactivate mode, how long a key stays Inactive before a run
+        deletes it (default 6 days: with the weekly schedule, the next week's run; whole days, at least 1).
     :param min_key_age: spare keys younger than this (default 0 days: revoke every key; whole days).
     :param max_workers: users processed at once (default 16, at most 64).
     :param dry_run: only report what would be revoked (default False).
@@ -76,8 +81,10 @@ class DeveloperKeyRevocation(Construct):
         schedule: events.Schedule | None = None,
         protected_users: Sequence[str] = (),
         exempt_users: Sequence[str] = (),
+        exempt_groups: Sequence[str] = (),
         exempt_tag_key: str = DEFAULT_EXEMPT_TAG_KEY,
         action: Literal["delete", "deactivate"] = "delete",
+        deactivation_grace: Duration = default_duration(declared.DEACTIVATION_GRACE),
         min_key_age: Duration = default_duration(declared.MIN_KEY_AGE),
         max_workers: int = declared.MAX_WORKERS.default,
         dry_run: bool = False,
@@ -103,8 +110,10 @@ class DeveloperKeyRevocation(Construct):
                 "schedule": schedule,
                 "protected_users": protected_users,
                 "exempt_users": exempt_users,
+                "exempt_groups": exempt_groups,
                 "exempt_tag_key": exempt_tag_key,
                 "action": action,
+                "deactivation_grace": deactivation_grace,
                 "min_key_age": min_key_age,
                 "max_workers": max_workers,
                 "dry_run": dry_run,
@@ -120,7 +129,7 @@ class DeveloperKeyRevocation(Construct):
             },
         )
         groups, protected_users, accounts = values["groups"], values["protected_users"], values["accounts"]
-        action, exempt_tag_key = values["action"], values["exempt_tag_key"]
+        action, exempt_tag_key, exempt_groups = values["action"], values["exempt_tag_key"], values["exempt_groups"]
         if schedule is None:
             schedule = events.Schedule.expression(declared.DEFAULT_REVOCATION_SCHEDULE)
 
@@ -157,7 +166,7 @@ class DeveloperKeyRevocation(Construct):
         self.dashboard = self._dashboard()
 
         if accounts is None:
-            self._grant_own_account(groups, action, exempt_tag_key, protected_users)
+            self._grant_own_account(groups, exempt_groups, action, exempt_tag_key, protected_users)
         else:
             self._grant_member_accounts(accounts, member_role_name)
         grant_publish(self.topic, self.role)
@@ -206,25 +215,27 @@ class DeveloperKeyRevocation(Construct):
         )
 
     def _grant_own_account(
-        self, groups: list[str], action: str, exempt_tag_key: str, protected_users: list[str]
+        self, groups: list[str], exempt_groups: list[str], action: str, exempt_tag_key: str, protected_users: list[str]
     ) -> None:
         stack = Stack.of(self)
         self.role.add_to_principal_policy(
             iam.PolicyStatement(
                 sid="ListGroupMembers",
                 actions=["iam:GetGroup"],
-                resources=[_iam_arn(stack, "group", group) for group in groups],
+                resources=[_iam_arn(stack, "group", group) for group in dict.fromkeys(groups + exempt_groups)],
             )
         )
         user_actions = ["iam:ListAccessKeys", "iam:DeleteAccessKey"]
         if action == "deactivate":
             user_actions.append("iam:UpdateAccessKey")
-        if exempt_tag_key:
+        if exempt_tag_key or action == "deactivate":
             user_actions.append("iam:ListUserTags")
         any_user = _iam_arn(stack, "user", "*")
         self.role.add_to_principal_policy(
             iam.PolicyStatement(sid="RevokeMemberKeys", actions=user_actions, resources=[any_user])
         )
+        if action == "deactivate":
+            self.role.add_to_principal_policy(mark_deactivated_keys(any_user))
         Validations.of(self.role).acknowledge(
             Acknowledgment(
                 id=f"AwsSolutions-IAM5[Resource::{_nag_arn(stack, 'user', '*')}]",
@@ -239,7 +250,7 @@ class DeveloperKeyRevocation(Construct):
                 iam.PolicyStatement(
                     sid="NeverTouchProtectedUsers",
                     effect=iam.Effect.DENY,
-                    actions=_MUTATE_KEY_ACTIONS,
+                    actions=[*_MUTATE_KEY_ACTIONS, "iam:TagUser", "iam:UntagUser"],
                     resources=[
                         arn
                         for user in protected_users

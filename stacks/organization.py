@@ -30,6 +30,7 @@ from aws_cdk import aws_cloudformation as cloudformation
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
+from .lambda_src.contract.settings import DEACTIVATED_TAG_PREFIX
 from .targets import RotatedUser
 
 DEFAULT_MEMBER_ROLE_NAME = "KeyRotationMember"
@@ -99,6 +100,21 @@ def member_role_arn_pattern(member_role_name: str, suffix: str) -> str:
     return member_role_arn("{account}", member_role_name, suffix)
 
 
+def mark_deactivated_keys(any_user_arn: str) -> iam.PolicyStatement:
+    """iam:TagUser/UntagUser for the revocation's own tags only (deactivate mode's marks, under the
+    contract's ``DEACTIVATED_TAG_PREFIX``): the only user tags the revocation roles may set or remove."""
+    return iam.PolicyStatement(
+        sid="MarkDeactivatedKeys",
+        actions=["iam:TagUser", "iam:UntagUser"],
+        resources=[any_user_arn],
+        conditions={
+            # every tag key of the request under the revocation's own prefix, and at least one
+            "ForAllValues:StringLike": {"aws:TagKeys": f"{DEACTIVATED_TAG_PREFIX}*"},
+            "Null": {"aws:TagKeys": "false"},
+        },
+    )
+
+
 class MemberRoles(Construct):
     """The roles the hub's functions assume in a member account (see the module docstring).
 
@@ -111,7 +127,9 @@ class MemberRoles(Construct):
     :param groups: the IAM groups whose members' keys the revocation role may revoke.
     :param protected_users: users the revocation role is denied (at any path), besides every user
         under ``/gitlab-key-rotation/``.
-    :param action: ``delete`` or ``deactivate`` (adds ``iam:UpdateAccessKey``).
+    :param exempt_groups: IAM groups whose members are exempt (the role may list them too).
+    :param action: ``delete`` or ``deactivate`` (adds ``iam:UpdateAccessKey``, reading user tags, and
+        setting or removing the revocation's own ``key-revocation:deactivated:*`` tags).
     :param exempt_tag_key: non-empty: the revocation role may read user tags.
 
     Created resources: ``rotation_role``, ``revocation_role`` (None when not asked for).
@@ -128,6 +146,7 @@ class MemberRoles(Construct):
         hub_revocation_role_arn: str | None,
         rotated_users: Sequence[RotatedUser] = (),
         groups: Sequence[str] = (),
+        exempt_groups: Sequence[str] = (),
         protected_users: Sequence[str] = (),
         action: Literal["delete", "deactivate"] = "delete",
         exempt_tag_key: str = "",
@@ -166,17 +185,19 @@ class MemberRoles(Construct):
                 iam.PolicyStatement(
                     sid="ListGroupMembers",
                     actions=["iam:GetGroup"],
-                    resources=[_iam_arn(stack, "group", group) for group in groups],
+                    resources=[_iam_arn(stack, "group", group) for group in dict.fromkeys([*groups, *exempt_groups])],
                 )
             )
             user_actions = ["iam:ListAccessKeys", "iam:DeleteAccessKey"]
             if action == "deactivate":
                 user_actions.append("iam:UpdateAccessKey")
-            if exempt_tag_key:
+            if exempt_tag_key or action == "deactivate":
                 user_actions.append("iam:ListUserTags")
             self.revocation_role.add_to_principal_policy(
                 iam.PolicyStatement(sid="RevokeMemberKeys", actions=user_actions, resources=[_iam_arn(stack, "user", "*")])
             )
+            if action == "deactivate":
+                self.revocation_role.add_to_principal_policy(mark_deactivated_keys(_iam_arn(stack, "user", "*")))
             Validations.of(self.revocation_role).acknowledge(
                 Acknowledgment(
                     id="AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:user/*]",
@@ -193,7 +214,10 @@ class MemberRoles(Construct):
             ]
             self.revocation_role.add_to_principal_policy(
                 iam.PolicyStatement(
-                    sid="NeverTouchMachineUsers", effect=iam.Effect.DENY, actions=_MUTATE_KEY_ACTIONS, resources=denied
+                    sid="NeverTouchMachineUsers",
+                    effect=iam.Effect.DENY,
+                    actions=[*_MUTATE_KEY_ACTIONS, "iam:TagUser", "iam:UntagUser"],
+                    resources=denied,
                 )
             )
 
@@ -230,6 +254,7 @@ class MemberRolesStack(Stack):
         member_role_name: str = DEFAULT_MEMBER_ROLE_NAME,
         rotated_users: Sequence[RotatedUser] = (),
         groups: Sequence[str] = (),
+        exempt_groups: Sequence[str] = (),
         protected_users: Sequence[str] = (),
         action: Literal["delete", "deactivate"] = "delete",
         exempt_tag_key: str = "",
@@ -268,6 +293,7 @@ class MemberRolesStack(Stack):
             hub_revocation_role_arn=revocation_arn,
             rotated_users=rotated_users,
             groups=groups,
+            exempt_groups=exempt_groups,
             protected_users=protected_users,
             action=action,
             exempt_tag_key=exempt_tag_key,

@@ -1,19 +1,28 @@
-"""moto.server on loopback with IAM faults in front: per-call latency, call counts, Throttling.
+"""moto.server on loopback with IAM faults in front: per-call latency, call counts, Throttling,
+and a rate limit that answers like real IAM.
 
 The revocation tests use it for throttling over real HTTP (where botocore's retry loop runs: an
 in-process ``mock_aws`` answers inside that loop and would still execute a "throttled" call), and
 ``gitlab_key_rotation_dev.benchmarks.revocation`` uses it for a latency that stands for the real IAM API, with
 calls counted where IAM would count them. In-process, ``server.faults.throttle["ListAccessKeys"] = 2``
-answers the next two such calls with IAM's ``400 Throttling`` without reaching moto, and
-``server.faults.latency`` / ``.counts`` are plain attributes; from another process, over HTTP:
+answers the next two such calls with IAM's ``400 Throttling`` without reaching moto,
+``server.faults.limit_rate(20)`` puts a token bucket in front of every IAM call (20 calls per second
+on average, bursts of up to ``burst`` calls, default one second's worth): a call finding the bucket
+empty gets IAM's ``Throttling`` (HTTP 400, ``Sender``, ``Rate exceeded``, IAM's XML ErrorResponse)
+and is counted in ``.throttled`` (as are the injected ones; ``.reset_counts()`` zeroes both).
+``server.faults.latency`` / ``.counts`` are plain attributes; from
+another process, over HTTP:
 
 ``GET  /_faults/counts``        ``{"ListAccessKeys": 5000, ...}``: IAM actions received, retries included
-``POST /_faults/counts/reset``
+``GET  /_faults/throttled``     ``{"ListAccessKeys": 120, ...}``: of those, answered with Throttling
+``POST /_faults/counts/reset``  both of the above back to zero
+``POST /_faults/rate``          ``{"per_second": 20, "burst": 20}`` (``{"per_second": null}``: no limit)
 ``GET  /_faults/cpu``           ``{"seconds": 12.5}``: CPU time of the server's process so far
 ``POST /_faults/latency``       ``{"seconds": 0.05}``: every IAM call waits this long first
-``POST /_faults/seed``          ``{"group": "developers", "users": 5000, "prefix": "dev"}``: members
-                                with one Active key each, straight into moto's backend (fast, no latency);
-                                ``"account": "222222222222"`` seeds another account than moto's default
+``POST /_faults/seed``          ``{"groups": ["developers"], "users": 5000, "prefix": "dev"}``: users
+                                with one Active key each, members of every group named, straight into
+                                moto's backend (fast, no latency); ``"account": "222222222222"`` seeds
+                                another account than moto's default
 """
 
 from __future__ import annotations
@@ -50,6 +59,38 @@ class IamFaults:
         self.latency = 0.0
         self.counts: Counter[str] = Counter()
         self.throttle: Counter[str] = Counter()
+        self.throttled: Counter[str] = Counter()
+        self._rate: float | None = None
+        self._burst = 0.0
+        self._tokens = 0.0
+        self._refilled = 0.0
+
+    def reset_counts(self) -> None:
+        """``counts`` and ``throttled`` back to zero."""
+        with self._lock:
+            self.counts.clear()
+            self.throttled.clear()
+
+    def limit_rate(self, per_second: float | None, burst: float | None = None) -> None:
+        """A token bucket of ``burst`` tokens (default ``per_second``, at least 1), refilled at
+        ``per_second``; starts full. ``None`` removes the limit."""
+        with self._lock:
+            self._rate = per_second
+            self._burst = max(1.0, burst if burst is not None else per_second or 0.0)
+            self._tokens = self._burst
+            self._refilled = time.monotonic()
+
+    def _over_rate(self) -> bool:
+        """Take a token; True when there was none (the caller holds the lock)."""
+        if self._rate is None:
+            return False
+        now = time.monotonic()
+        self._tokens = min(self._burst, self._tokens + (now - self._refilled) * self._rate)
+        self._refilled = now
+        if self._tokens < 1:
+            return True
+        self._tokens -= 1
+        return False
 
     def __call__(self, environ, start_response):
         path = environ.get("PATH_INFO", "")
@@ -65,6 +106,10 @@ class IamFaults:
             throttled = self.throttle[action] > 0
             if throttled:
                 self.throttle[action] -= 1
+            else:
+                throttled = self._over_rate()
+            if throttled:
+                self.throttled[action] += 1
         if self.latency:
             time.sleep(self.latency)
         if throttled:
@@ -77,19 +122,24 @@ class IamFaults:
         request = json.loads(raw) if raw else {}
         if path == "/_faults/counts":
             answer: object = dict(self.counts)
+        elif path == "/_faults/throttled":
+            answer = dict(self.throttled)
         elif path == "/_faults/cpu":
             usage = resource.getrusage(resource.RUSAGE_SELF)
             answer = {"seconds": usage.ru_utime + usage.ru_stime}
         elif path == "/_faults/counts/reset":
-            self.counts.clear()
+            self.reset_counts()
             answer = {}
+        elif path == "/_faults/rate":
+            self.limit_rate(request["per_second"], request.get("burst"))
+            answer = {"per_second": self._rate, "burst": self._burst}
         elif path == "/_faults/latency":
             self.latency = float(request["seconds"])
             answer = {"seconds": self.latency}
         elif path == "/_faults/seed":
             answer = {
                 "users": seed_group(
-                    request["group"], int(request["users"]), request["prefix"], request.get("account", DEFAULT_ACCOUNT_ID)
+                    request["groups"], int(request["users"]), request["prefix"], request.get("account", DEFAULT_ACCOUNT_ID)
                 )
             }
         else:
@@ -100,15 +150,18 @@ class IamFaults:
         return [data]
 
 
-def seed_group(group: str, users: int, prefix: str, account: str = DEFAULT_ACCOUNT_ID) -> int:
-    """Create ``group`` (if new) and ``users`` members ``<prefix>-00000``... with one key each, in ``account``."""
+def seed_group(groups: list[str], users: int, prefix: str, account: str = DEFAULT_ACCOUNT_ID) -> int:
+    """Create the ``groups`` (if new) and ``users`` users ``<prefix>-00000``... with one key each,
+    members of every one of them, in ``account``."""
     backend = iam_backends[account]["aws"]
-    if group not in backend.groups:
-        backend.create_group(group)
+    for group in groups:
+        if group not in backend.groups:
+            backend.create_group(group)
     for index in range(users):
         name = f"{prefix}-{index:05d}"
         backend.create_user(region_name="us-east-1", user_name=name)
-        backend.add_user_to_group(group, name)
+        for group in groups:
+            backend.add_user_to_group(group, name)
         backend.create_access_key(name)
     return users
 

@@ -15,6 +15,9 @@ from .schema import Items, Section, Setting
 DEFAULT_ROTATION_SCHEDULE = "cron(0 6-18 ? * MON-FRI *)"
 DEFAULT_REVOCATION_SCHEDULE = "cron(55 23 ? * FRI *)"
 DEFAULT_EXEMPT_TAG_KEY = "key-revocation:exempt"
+# Tags the revocation sets itself in deactivate mode (the role may set no other): <prefix><access key
+# id> = when it deactivated the key (or first found it Inactive). The exempt tag must not fall under it.
+DEACTIVATED_TAG_PREFIX = "key-revocation:deactivated:"
 DEFAULT_DESCRIPTION = "Managed by gitlab-key-rotation; do not edit by hand."
 MAX_WORKERS_LIMIT = 64  # more threads than this only earn IAM throttling
 # GitLab personal, group and project access tokens live at most 365 days (GitLab 16.0+).
@@ -224,10 +227,24 @@ PROTECTED_USERS = Setting(
     "protected_users", r.ListOf(r.IAM_USER_NAME), [], "users never touched, also denied in the role (the rotation users)",
     key=None, runtime=True,
 )  # fmt: skip
+EXEMPT_GROUPS = Setting(
+    "exempt_groups", r.ListOf(r.IAM_GROUP_NAME), [],
+    "IAM groups whose members are skipped (one `GetGroup` per group and page, no call per member); read completely "
+    "before anything is revoked, or the run stops", runtime=True,
+)  # fmt: skip
 EXEMPT_TAG_KEY = Setting(
     "exempt_tag_key", r.IamTagKey(), DEFAULT_EXEMPT_TAG_KEY, "users carrying this IAM tag are skipped; `\"\"` turns the check off", runtime=True
 )
-ACTION = Setting("action", r.Choice(("delete", "deactivate")), "delete", "or `deactivate` (Inactive this week, deleted next run)", runtime=True)
+ACTION = Setting(
+    "action", r.Choice(("delete", "deactivate")), "delete",
+    "or `deactivate`: made Inactive and tagged `key-revocation:deactivated:<key id>`, deleted by a run at least "
+    "`deactivation_grace_days` later", runtime=True,
+)  # fmt: skip
+DEACTIVATION_GRACE = Setting(
+    "deactivation_grace_days", r.Integer(1, None, "days"), 6,
+    "deactivate mode: how long a key stays Inactive before a run deletes it (6: the next weekly run; a second run the "
+    "same night deletes nothing)", prop="deactivation_grace", unit="days", runtime=True,
+)  # fmt: skip
 MIN_KEY_AGE = Setting(
     "min_key_age_days", r.Integer(0, None, "days"), 0, "spare keys younger than this", prop="min_key_age", unit="days", runtime=True
 )
@@ -258,6 +275,12 @@ def _organization_filters(v: Mapping[str, Any], at: At) -> Iterator[str]:
                 yield f"{at(name)} needs {at('accounts')} = 'organization', got {v[name]!r}"
 
 
+def _exempt_tag_not_own(v: Mapping[str, Any], at: At) -> Iterator[str]:
+    tag = v.get("exempt_tag_key")
+    if tag and tag.casefold().startswith(DEACTIVATED_TAG_PREFIX):
+        yield f"{at('exempt_tag_key')} must not start with {DEACTIVATED_TAG_PREFIX!r} (the revocation's own tags), got {tag!r}"
+
+
 def _groups_when_enabled(v: Mapping[str, Any], at: At) -> Iterator[str]:
     if v.get("enabled", True) and v.get("groups") == []:
         yield f"{at('groups')} must name at least one IAM group whose members' keys are revoked" + (
@@ -267,11 +290,11 @@ def _groups_when_enabled(v: Mapping[str, Any], at: At) -> Iterator[str]:
 
 REVOCATION = Section(
     "revocation",
-    (REVOCATION_ENABLED, GROUPS, REVOCATION_SCHEDULE, EXEMPT_USERS, PROTECTED_USERS, EXEMPT_TAG_KEY, ACTION,
-     MIN_KEY_AGE, MAX_WORKERS, REVOCATION_DRY_RUN, REVOCATION_TIMEOUT, REVOCATION_MEMORY, REVOCATION_HEARTBEAT,
+    (REVOCATION_ENABLED, GROUPS, REVOCATION_SCHEDULE, EXEMPT_USERS, EXEMPT_GROUPS, PROTECTED_USERS, EXEMPT_TAG_KEY,
+     ACTION, DEACTIVATION_GRACE, MIN_KEY_AGE, MAX_WORKERS, REVOCATION_DRY_RUN, REVOCATION_TIMEOUT, REVOCATION_MEMORY, REVOCATION_HEARTBEAT,
      ACCOUNTS, OU_IDS, EXCLUDE_ACCOUNTS, ACCOUNT_WORKERS),
     doc="the weekly developer key revocation",
-    checks=(_groups_when_enabled, _organization_filters),
+    checks=(_groups_when_enabled, _organization_filters, _exempt_tag_not_own),
 )  # fmt: skip
 
 # ---- the app ------------------------------------------------------------------------------------
@@ -391,10 +414,10 @@ ROTATION_PROPS = Section(
 )  # fmt: skip
 REVOCATION_PROPS = Section(
     None,
-    (GROUPS, REVOCATION_SCHEDULE, EXEMPT_USERS, PROTECTED_USERS, EXEMPT_TAG_KEY, ACTION, MIN_KEY_AGE,
-     MAX_WORKERS, REVOCATION_DRY_RUN, REVOCATION_TIMEOUT, REVOCATION_MEMORY, NOTIFICATION_EMAIL, REVOCATION_HEARTBEAT,
-     ACCOUNTS, OU_IDS, EXCLUDE_ACCOUNTS, MEMBER_ROLE_NAME, ACCOUNT_WORKERS),
-    checks=(_groups_when_enabled, _organization_filters),
+    (GROUPS, REVOCATION_SCHEDULE, EXEMPT_USERS, EXEMPT_GROUPS, PROTECTED_USERS, EXEMPT_TAG_KEY, ACTION,
+     DEACTIVATION_GRACE, MIN_KEY_AGE, MAX_WORKERS, REVOCATION_DRY_RUN, REVOCATION_TIMEOUT, REVOCATION_MEMORY,
+     NOTIFICATION_EMAIL, REVOCATION_HEARTBEAT, ACCOUNTS, OU_IDS, EXCLUDE_ACCOUNTS, MEMBER_ROLE_NAME, ACCOUNT_WORKERS),
+    checks=(_groups_when_enabled, _organization_filters, _exempt_tag_not_own),
 )  # fmt: skip
 ROTATION_RUNTIME = Section(
     None,
@@ -404,7 +427,7 @@ ROTATION_RUNTIME = Section(
 )  # fmt: skip
 REVOCATION_RUNTIME = Section(
     None,
-    (GROUPS, EXEMPT_USERS, PROTECTED_USERS, EXEMPT_TAG_KEY, ACTION, MIN_KEY_AGE, MAX_WORKERS, REVOCATION_DRY_RUN,
-     ACCOUNTS, OU_IDS, EXCLUDE_ACCOUNTS, ACCOUNT_WORKERS),
-    checks=(_groups_when_enabled, _organization_filters),
+    (GROUPS, EXEMPT_USERS, EXEMPT_GROUPS, PROTECTED_USERS, EXEMPT_TAG_KEY, ACTION, DEACTIVATION_GRACE, MIN_KEY_AGE,
+     MAX_WORKERS, REVOCATION_DRY_RUN, ACCOUNTS, OU_IDS, EXCLUDE_ACCOUNTS, ACCOUNT_WORKERS),
+    checks=(_groups_when_enabled, _organization_filters, _exempt_tag_not_own),
 )  # fmt: skip

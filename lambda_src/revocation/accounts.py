@@ -24,7 +24,10 @@ from .report import LIST_LIMIT, summary
 from .settings import RevocationSettings
 
 # The counts of an account's summary that the run's total adds up.
-_COUNTS = ("users_scanned", "keys_deleted", "keys_deactivated", "keys_already_gone", "keys_spared_young")
+_COUNTS = (
+    "users_scanned", "keys_deleted", "keys_deactivated", "keys_already_gone", "keys_spared_young",
+    "keys_inactive_marked", "keys_inactive_waiting",
+)  # fmt: skip
 
 
 class Organization(Protocol):

@@ -1,4 +1,4 @@
-"""What the revocation logic needs from IAM: the Protocol, its value type and its error.
+"""What the revocation logic needs from IAM: the Protocol, its value type and its errors.
 
 The real implementation is ``revocation.aws.Boto3Iam``; domain tests use an in-memory fake
 implementing the same Protocol. Implementations must be safe to call from several threads.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal, Protocol
+from typing import Literal, Mapping, Protocol
 
 KeyStatus = Literal["Active", "Inactive"]
 
@@ -26,15 +26,27 @@ class NoSuchEntity(Exception):
     """The group, user or key does not exist (IAM's ``NoSuchEntity``), e.g. removed meanwhile."""
 
 
+class IncompleteListing(Exception):
+    """A listing said more follows but gave no way to get it (``IsTruncated`` without a new
+    ``Marker``): what was read is not the whole answer and must not be used as if it were."""
+
+
 class Iam(Protocol):
     def group_members(self, group: str) -> list[str]:
-        """User names of the group's members, every page; NoSuchEntity when the group is unknown."""
+        """User names of the group's members, every page, or an error (NoSuchEntity when the
+        group is unknown, IncompleteListing, or IAM's error after retries): never a partial list."""
 
     def access_keys(self, user: str) -> list[AccessKey]:
         """The user's access keys (at most two); NoSuchEntity when the user is gone."""
 
-    def user_tag_keys(self, user: str) -> frozenset[str]:
-        """The keys of the user's tags; NoSuchEntity when the user is gone."""
+    def user_tags(self, user: str) -> Mapping[str, str]:
+        """The user's tags (key: value), every page, or an error; NoSuchEntity when the user is gone."""
+
+    def tag_user(self, user: str, key: str, value: str) -> None:
+        """Set one tag on the user; NoSuchEntity when the user is gone."""
+
+    def untag_user(self, user: str, key: str) -> None:
+        """Remove one tag from the user (nothing when it is absent); NoSuchEntity when the user is gone."""
 
     def delete_access_key(self, user: str, key_id: str) -> None:
         """Delete the key; NoSuchEntity when the key or the user is gone."""

@@ -33,6 +33,8 @@ def summary(report: RunReport, duration_seconds: float) -> dict[str, object]:
         "keys_deactivated": results["deactivated"],
         "keys_already_gone": results["already_gone"],
         "keys_spared_young": results["spared_young"],
+        "keys_inactive_marked": results["inactive_marked"],
+        "keys_inactive_waiting": results["inactive_waiting"],
         "skipped": {reason: len(names) for reason, names in skipped.items()},
         "skipped_users": {reason: names[:LIST_LIMIT] for reason, names in skipped.items() if names},
         "revoked_keys": [

@@ -18,10 +18,10 @@ from typing import Literal, Mapping
 
 from ..contract import ENV_TOPIC_ARN, SettingsError, member_role_arn_pattern, read_runtime_settings
 from ..contract.rules import SNS_TOPIC_ARN, Invalid
-from ..contract.settings import REVOCATION_RUNTIME
+from ..contract.settings import DEACTIVATED_TAG_PREFIX, REVOCATION_RUNTIME
 
 Action = Literal["delete", "deactivate"]
-__all__ = ["Action", "RevocationSettings", "SettingsError"]
+__all__ = ["DEACTIVATED_TAG_PREFIX", "Action", "RevocationSettings", "SettingsError"]
 
 
 @dataclass(frozen=True)
@@ -29,8 +29,10 @@ class RevocationSettings:
     groups: tuple[str, ...]
     protected_users: frozenset[str] = frozenset()
     exempt_users: frozenset[str] = frozenset()
+    exempt_groups: tuple[str, ...] = ()
     exempt_tag_key: str | None = "key-revocation:exempt"
     action: Action = "delete"
+    deactivation_grace_days: int = 6
     min_key_age_days: int = 0
     max_workers: int = 16
     notification_topic_arn: str | None = None
@@ -55,8 +57,10 @@ class RevocationSettings:
             groups=tuple(values["groups"]),
             protected_users=frozenset(values["protected_users"]),
             exempt_users=frozenset(values["exempt_users"]),
+            exempt_groups=tuple(values["exempt_groups"]),
             exempt_tag_key=values["exempt_tag_key"] or None,
             action=values["action"],
+            deactivation_grace_days=values["deactivation_grace_days"],
             min_key_age_days=values["min_key_age_days"],
             max_workers=values["max_workers"],
             notification_topic_arn=topic_arn,

@@ -62,7 +62,10 @@ def build_variants(app: cdk.App, pem_file: Path) -> list[cdk.Stack]:
         vpc=vpc,
         dry_run=True,
     )
-    DeveloperKeyRevocation(stack, "Revocation", groups=["devs"], action="deactivate", exempt_tag_key="", notification_topic=rotation.topic)
+    DeveloperKeyRevocation(
+        stack, "Revocation", groups=["devs"], exempt_groups=["on-leave", "devs"], action="deactivate",
+        deactivation_grace=cdk.Duration.days(13), exempt_tag_key="", notification_topic=rotation.topic,
+    )  # fmt: skip
     DeveloperKeyRevocation(stack, "StandaloneRevocation", groups=["interns"], protected_users=["ci-a"])
 
     configured = config_with(
@@ -209,7 +212,21 @@ def test_reserved_concurrency_none_and_rotation_settings(synth: Synthesis) -> No
 def test_revocation_variants_grant_only_what_the_action_needs(synth: Synthesis) -> None:
     template = synth.template("Variants")
     deactivating = statement(template, "RevocationJobRole", "RevokeMemberKeys")["Action"]
-    assert deactivating == ["iam:ListAccessKeys", "iam:DeleteAccessKey", "iam:UpdateAccessKey"]  # no tag check
+    # no tag check, but the marks of deactivated keys are read
+    assert deactivating == ["iam:ListAccessKeys", "iam:DeleteAccessKey", "iam:UpdateAccessKey", "iam:ListUserTags"]
+    marking = statement(template, "RevocationJobRole", "MarkDeactivatedKeys")
+    assert (marking["Action"], render(marking["Resource"], {})) == (
+        ["iam:TagUser", "iam:UntagUser"], "arn:aws:iam::123456789012:user/*",
+    )  # fmt: skip
+    assert marking["Condition"] == {
+        "ForAllValues:StringLike": {"aws:TagKeys": "key-revocation:deactivated:*"},
+        "Null": {"aws:TagKeys": "false"},
+    }
+    listing = statement(template, "RevocationJobRole", "ListGroupMembers")
+    assert render(listing["Resource"], {}) == [
+        "arn:aws:iam::123456789012:group/devs", "arn:aws:iam::123456789012:group/on-leave",
+    ]  # fmt: skip
+    assert not [s for s in statements(template, "StandaloneRevocationJobRole") if s.get("Sid") == "MarkDeactivatedKeys"]
     assert not [s for s in statements(template, "RevocationJobRole") if s["Effect"] == "Deny"]
     deny = statement(template, "StandaloneRevocationJobRole", "NeverTouchProtectedUsers")
     assert render(deny["Resource"], {}) == ["arn:aws:iam::123456789012:user/ci-a", "arn:aws:iam::123456789012:user/*/ci-a"]
@@ -217,6 +234,7 @@ def test_revocation_variants_grant_only_what_the_action_needs(synth: Synthesis) 
 
     settings = RevocationSettings.load(lambda_env(synth, "Variants", the_function_id(template, "Revocation"), stand_in_arns(template)))
     assert settings.exempt_tag_key is None and settings.action == "deactivate" and settings.protected_users == frozenset()
+    assert settings.exempt_groups == ("on-leave", "devs") and settings.deactivation_grace_days == 13
     assert len(resources(template, "AWS::SNS::Topic")) == 1  # the standalone revocation created its own
 
 

@@ -171,7 +171,7 @@ def test_member_revocation_role_keeps_the_deny_on_every_machine_user(org_synth: 
     ]
     deny = statements["NeverTouchMachineUsers"]
     assert deny["Effect"] == "Deny"
-    assert deny["Action"] == ["iam:CreateAccessKey", "iam:UpdateAccessKey", "iam:DeleteAccessKey"]
+    assert deny["Action"] == ["iam:CreateAccessKey", "iam:UpdateAccessKey", "iam:DeleteAccessKey", "iam:TagUser", "iam:UntagUser"]
     prefix = "arn:${AWS::Partition}:iam::${AWS::AccountId}:user/"
     assert [_arn_text(r).removeprefix(prefix) for r in deny["Resource"]] == [
         "gitlab-key-rotation/*", "ci-deployer", "*/ci-deployer", "ci-member", "*/ci-member"

@@ -215,7 +215,7 @@ def test_revocation_policy_is_scoped_and_denies_the_rotation_user(raw: dict) -> 
         ("Allow", ["iam:ListAccessKeys", "iam:DeleteAccessKey", "iam:ListUserTags"], iam_arn("user/*")),
         (
             "Deny",
-            ["iam:CreateAccessKey", "iam:UpdateAccessKey", "iam:DeleteAccessKey"],
+            ["iam:CreateAccessKey", "iam:UpdateAccessKey", "iam:DeleteAccessKey", "iam:TagUser", "iam:UntagUser"],
             [iam_arn("user/ci-deployer"), iam_arn("user/*/ci-deployer")],
         ),
         ("Allow", "sns:Publish", {"Ref": topic}),

@@ -21,7 +21,7 @@ class FakeIam:
     def __init__(self, delay: float = 0.0):
         self.groups: dict[str, list[str]] = {}
         self.keys: dict[str, dict[str, AccessKey]] = {}
-        self.tags: dict[str, set[str]] = {}
+        self.tags: dict[str, dict[str, str]] = {}
         self.calls: list[tuple[str, str]] = []
         self.errors: dict[tuple[str, str], Exception] = {}
         self.delay = delay
@@ -36,7 +36,7 @@ class FakeIam:
         self.groups.setdefault(name, []).extend(members)
         for member in members:
             self.keys.setdefault(member, {})
-            self.tags.setdefault(member, set())
+            self.tags.setdefault(member, {})
 
     def add_key(self, user: str, status: str = "Active", created: datetime = LONG_AGO) -> str:
         self._serial += 1
@@ -62,10 +62,20 @@ class FakeIam:
         with self._call("access_keys", user):
             return list(self._user(user).values())
 
-    def user_tag_keys(self, user: str) -> frozenset[str]:
-        with self._call("user_tag_keys", user):
+    def user_tags(self, user: str) -> dict[str, str]:
+        with self._call("user_tags", user):
             self._user(user)
-            return frozenset(self.tags[user])
+            return dict(self.tags[user])
+
+    def tag_user(self, user: str, key: str, value: str) -> None:
+        with self._call("tag_user", user):
+            self._user(user)
+            self.tags[user][key] = value
+
+    def untag_user(self, user: str, key: str) -> None:
+        with self._call("untag_user", user):
+            self._user(user)
+            self.tags[user].pop(key, None)
 
     def delete_access_key(self, user: str, key_id: str) -> None:
         with self._call("delete_access_key", user):

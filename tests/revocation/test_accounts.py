@@ -61,7 +61,7 @@ def test_each_account_gets_its_own_run_and_an_unreachable_one_is_an_error_naming
     ]
     total = total_summary(settings(accounts=(B, C, D)), summaries, run.listing_failure, 1.0)
     assert (total["users_scanned"], total["keys_deleted"], total["error_count"], total["account_count"]) == (5, 3, 1, 3)
-    assert total["skipped"] == {"protected": 2, "exempt_list": 0, "exempt_tag": 0, "user_gone": 0}
+    assert total["skipped"] == {"protected": 2, "exempt_list": 0, "exempt_group": 0, "exempt_tag": 0, "user_gone": 0}
     assert total["skipped_users"] == {"protected": [f"{B}/ci-deployer", f"{C}/ci-deployer"]}
     assert {(k["account"], k["user"]) for k in total["revoked_keys"]} == {(B, "alice"), (B, "bob"), (C, "carol")}
     assert total["errors"][0]["subject"] == f"account {D}"
@@ -207,5 +207,6 @@ def test_the_composition_revokes_in_the_organizations_accounts_through_their_rol
         assert (result["account_count"], result["keys_deleted"], result["error_count"]) == (1, 1, 0)
         assert result["accounts"] == [
             {"account": member, "users_scanned": 1, "keys_deleted": 1, "keys_deactivated": 0, "keys_already_gone": 0,
-             "keys_spared_young": 0, "error_count": 0, "duration_seconds": result["accounts"][0]["duration_seconds"]}
+             "keys_spared_young": 0, "keys_inactive_marked": 0, "keys_inactive_waiting": 0, "error_count": 0,
+             "duration_seconds": result["accounts"][0]["duration_seconds"]}
         ]  # fmt: skip

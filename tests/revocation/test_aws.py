@@ -10,7 +10,7 @@ from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
 from gitlab_key_rotation.lambda_src.revocation.aws import GROUP_PAGE_SIZE, Boto3Iam, iam_client
-from gitlab_key_rotation.lambda_src.revocation.iam_port import NoSuchEntity
+from gitlab_key_rotation.lambda_src.revocation.iam_port import IncompleteListing, NoSuchEntity
 from tests.revocation.iam_seed import key_statuses, seed_user
 
 CREATED = datetime(2025, 1, 1, tzinfo=timezone.utc)
@@ -31,17 +31,21 @@ def test_reads_members_keys_and_tags(aws):
     }
     assert all(key.created.tzinfo is not None for key in keys.values())
     assert adapter.access_keys("bob") == []
-    assert adapter.user_tag_keys("alice") == frozenset({"key-revocation:exempt"})
+    assert adapter.user_tags("alice") == {"key-revocation:exempt": ""}
 
 
-def test_deactivates_and_deletes_keys(aws):
-    first, second = seed_user(aws, "carol", keys=2)
+def test_deactivates_and_deletes_keys_and_sets_and_removes_a_tag(aws):
+    first, second = seed_user(aws, "carol", keys=2, tags={"team": "web"})
     adapter = Boto3Iam(iam_client(max_workers=4))
 
     adapter.deactivate_access_key("carol", first["AccessKeyId"])
     adapter.delete_access_key("carol", second["AccessKeyId"])
+    adapter.tag_user("carol", "key-revocation:deactivated:X", "2026-12-01T21:00:00Z")
 
     assert key_statuses(aws, "carol") == {first["AccessKeyId"]: "Inactive"}
+    assert adapter.user_tags("carol") == {"team": "web", "key-revocation:deactivated:X": "2026-12-01T21:00:00Z"}
+    adapter.untag_user("carol", "key-revocation:deactivated:X")
+    assert adapter.user_tags("carol") == {"team": "web"}
 
 
 def test_missing_group_user_or_key_raise_no_such_entity(aws):
@@ -53,7 +57,9 @@ def test_missing_group_user_or_key_raise_no_such_entity(aws):
     with pytest.raises(NoSuchEntity):
         adapter.access_keys("nobody")
     with pytest.raises(NoSuchEntity):
-        adapter.user_tag_keys("nobody")
+        adapter.user_tags("nobody")
+    with pytest.raises(NoSuchEntity):
+        adapter.tag_user("nobody", "k", "v")
     with pytest.raises(NoSuchEntity):
         adapter.delete_access_key("dave", "AKIAGONE000000000000")
     with pytest.raises(NoSuchEntity):
@@ -81,7 +87,7 @@ def _user(name: str) -> dict:
     }
 
 
-def _group_page(users: list[str], marker: str | None) -> dict:
+def _group_page(users: list[str], marker: str | None, truncated: bool | None = None) -> dict:
     page = {
         "Group": {
             "Path": "/",
@@ -91,7 +97,7 @@ def _group_page(users: list[str], marker: str | None) -> dict:
             "CreateDate": CREATED,
         },
         "Users": [_user(name) for name in users],
-        "IsTruncated": marker is not None,
+        "IsTruncated": marker is not None if truncated is None else truncated,
     }
     if marker:
         page["Marker"] = marker
@@ -111,8 +117,40 @@ def test_group_members_follow_every_page_at_the_largest_page_size(monkeypatch):
         stubber.assert_no_pending_responses()
 
 
-def test_the_client_pools_a_connection_per_worker_and_uses_standard_retries():
+@pytest.mark.parametrize(
+    ("second_page", "problem"),
+    [
+        (_group_page(["u3"], None, truncated=True), "answered without a Marker"),
+        (_group_page(["u3"], "page-2"), "answered with a Marker it had given before"),
+    ],
+    ids=["truncated-without-marker", "marker-repeated"],
+)
+def test_a_listing_that_ends_early_is_an_error_not_a_short_list(monkeypatch, second_page, problem):
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    client = iam_client(max_workers=4)
+    first = {"GroupName": "developers", "MaxItems": GROUP_PAGE_SIZE}
+    with Stubber(client) as stubber:
+        stubber.add_response("get_group", _group_page(["u1", "u2"], "page-2"), first)
+        stubber.add_response("get_group", second_page, {**first, "Marker": "page-2"})
+
+        with pytest.raises(IncompleteListing, match=f"get_group said more items follow after 3 but {problem}"):
+            Boto3Iam(client).group_members("developers")
+
+
+def test_a_page_that_fails_fails_the_whole_listing(monkeypatch):
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    client = iam_client(max_workers=4)
+    first = {"GroupName": "developers", "MaxItems": GROUP_PAGE_SIZE}
+    with Stubber(client) as stubber:
+        stubber.add_response("get_group", _group_page(["u1", "u2"], "page-2"), first)
+        stubber.add_client_error("get_group", "Throttling", "Rate exceeded", 400)
+
+        with pytest.raises(ClientError, match="Throttling"):
+            Boto3Iam(client).group_members("developers")
+
+
+def test_the_client_pools_a_connection_per_worker_and_uses_adaptive_retries():
     config = iam_client(max_workers=48).meta.config
 
     assert config.max_pool_connections >= 48
-    assert config.retries["mode"] == "standard"
+    assert config.retries["mode"] == "adaptive"

@@ -16,7 +16,7 @@ from tests.revocation.iam_seed import key_statuses, seed_user
 
 SUMMARY_FIELDS = {
     "dry_run", "action", "groups", "users_scanned", "keys_deleted", "keys_deactivated", "keys_already_gone",
-    "keys_spared_young", "skipped", "skipped_users", "revoked_keys", "error_count", "errors",
+    "keys_spared_young", "keys_inactive_marked", "keys_inactive_waiting", "skipped", "skipped_users", "revoked_keys", "error_count", "errors",
     "duration_seconds", "notification",
 }
 
@@ -71,7 +71,7 @@ def test_revokes_the_members_keys_and_logs_one_summary_line(aws, env, account, c
     assert result["groups"] == ["developers", "contractors"]
     assert result["users_scanned"] == 6
     assert result["keys_deleted"] == 3
-    assert result["skipped"] == {"protected": 1, "exempt_list": 1, "exempt_tag": 1, "user_gone": 0}
+    assert result["skipped"] == {"protected": 1, "exempt_list": 1, "exempt_group": 0, "exempt_tag": 1, "user_gone": 0}
     assert result["skipped_users"] == {"protected": ["ci-deployer"], "exempt_list": ["dave"], "exempt_tag": ["erin"]}
     assert sorted(k["user"] for k in result["revoked_keys"]) == ["alice", "bob", "bob"]
     assert result["error_count"] == 0 and result["notification"] == "not_needed"
@@ -96,20 +96,32 @@ def test_a_dry_run_in_the_settings_cannot_be_turned_off_by_the_event(aws, env, a
     assert len(key_statuses(aws, "alice")) == 1
 
 
-def test_deactivate_mode_across_two_weekly_runs(aws, env, account):
+def test_deactivate_mode_survives_a_second_run_the_same_night(aws, env, account):
     env(action="deactivate")
     [alice_key] = key_statuses(aws, "alice")
+    bob_keys = key_statuses(aws, "bob")
 
     first = handler({}, None)
 
     assert key_statuses(aws, "alice") == {alice_key: "Inactive"}
-    assert list(key_statuses(aws, "bob").values()) == ["Inactive"]  # its Inactive key was deleted
-    assert (first["keys_deactivated"], first["keys_deleted"]) == (2, 1)
+    assert set(key_statuses(aws, "bob").values()) == {"Inactive"} and set(key_statuses(aws, "bob")) == set(bob_keys)
+    assert (first["keys_deactivated"], first["keys_inactive_marked"], first["keys_deleted"]) == (2, 1, 0)
+    marks = {t["Key"]: t["Value"] for t in aws.list_user_tags(UserName="alice")["Tags"]}
+    assert list(marks) == [f"key-revocation:deactivated:{alice_key}"]
 
-    second = handler({}, None)
+    second = handler({"id": "same-event-delivered-again"}, None)  # or a manual re-run
+
+    assert key_statuses(aws, "alice") == {alice_key: "Inactive"} and len(key_statuses(aws, "bob")) == 2
+    assert (second["keys_deactivated"], second["keys_deleted"], second["keys_inactive_waiting"]) == (0, 0, 3)
+
+    for user in ("alice", "bob"):  # a week passes: the marks are as old as they would then be
+        for tag in aws.list_user_tags(UserName=user)["Tags"]:
+            aws.tag_user(UserName=user, Tags=[{"Key": tag["Key"], "Value": "2020-01-01T00:00:00Z"}])
+    next_week = handler({}, None)
 
     assert key_statuses(aws, "alice") == {} and key_statuses(aws, "bob") == {}
-    assert (second["keys_deactivated"], second["keys_deleted"]) == (0, 2)
+    assert next_week["keys_deleted"] == 3
+    assert aws.list_user_tags(UserName="alice")["Tags"] == []
 
 
 def test_an_unknown_group_fails_the_run_after_the_others_are_done_and_notifies(aws, env, account, caplog):
@@ -194,8 +206,8 @@ def test_a_dry_run_revokes_nothing_in_its_metrics(aws, env, account, capsys):
 
 
 def test_a_run_that_cannot_start_counts_as_failed(aws, env, capsys):
-    env(REVOCATION_GROUPS="developers")  # not a JSON list
-    with pytest.raises(Exception, match="REVOCATION_GROUPS"):
+    env(groups="developers")  # not a list
+    with pytest.raises(Exception, match="settings.json.groups must be a list"):
         handler({}, None)
     [run] = emf.documents(capsys.readouterr().out)
     assert emf.values(run) == {"RunSucceeded": 0, "RunFailed": 1, "Errors": 1}

@@ -7,7 +7,13 @@ from datetime import timedelta
 import pytest
 
 from gitlab_key_rotation.lambda_src.revocation.iam_port import NoSuchEntity
-from gitlab_key_rotation.lambda_src.revocation.logic import Failure, KeyOutcome, UserOutcome, revoke_developer_keys
+from gitlab_key_rotation.lambda_src.revocation.logic import (
+    Failure,
+    KeyOutcome,
+    UserOutcome,
+    marker_tag,
+    revoke_developer_keys,
+)
 from gitlab_key_rotation.lambda_src.revocation.settings import RevocationSettings
 from tests.revocation.fake_iam import NOW, FakeIam
 
@@ -62,7 +68,7 @@ def test_calls_stay_at_the_floor_and_tags_are_read_only_for_users_with_a_key_due
 
     assert iam.operations("group_members") == ["developers"]
     assert sorted(iam.operations("access_keys")) == ["no-keys", "one-key", "two-keys", "young-key-only"]
-    assert sorted(iam.operations("user_tag_keys")) == ["one-key", "two-keys"]
+    assert sorted(iam.operations("user_tags")) == ["one-key", "two-keys"]
     assert sorted(iam.operations("delete_access_key")) == ["one-key", "two-keys", "two-keys"]
     assert len(iam.calls) == 1 + 4 + 2 + 3
 
@@ -71,11 +77,11 @@ def test_with_the_tag_check_off_no_tags_are_read():
     iam = FakeIam()
     iam.add_group("developers", "alice")
     iam.add_key("alice")
-    iam.tags["alice"].add("key-revocation:exempt")
+    iam.tags["alice"]["key-revocation:exempt"] = ""
 
     report = revoke_developer_keys(settings(exempt_tag_key=None), iam, NOW)
 
-    assert iam.operations("user_tag_keys") == []
+    assert iam.operations("user_tags") == []
     assert iam.keys["alice"] == {}
     assert by_user(report)["alice"].skipped is None
 
@@ -104,8 +110,8 @@ def test_a_user_carrying_the_exemption_tag_keeps_every_key():
     iam.add_group("developers", "frank", "grace")
     frank_keys = [iam.add_key("frank"), iam.add_key("frank")]
     iam.add_key("grace")
-    iam.tags["frank"].add("Key-Revocation:Exempt")  # IAM tag keys are case-insensitive
-    iam.tags["grace"].add("team")
+    iam.tags["frank"]["Key-Revocation:Exempt"] = ""  # IAM tag keys are case-insensitive
+    iam.tags["grace"]["team"] = "web"
 
     report = revoke_developer_keys(settings(), iam, NOW)
 
@@ -130,28 +136,71 @@ def test_keys_younger_than_the_minimum_age_are_spared():
     }
 
 
-def test_deactivate_mode_makes_keys_inactive_then_deletes_them_on_the_next_run():
+def test_deactivate_mode_marks_and_deactivates_and_deletes_only_a_grace_period_later():
     iam = FakeIam()
     iam.add_group("developers", "ivan", "judy")
     ivan_key = iam.add_key("ivan")
     judy_active = iam.add_key("judy")
-    judy_inactive = iam.add_key("judy", status="Inactive")  # Inactive before this run: deleted now
-    weekly = settings(action="deactivate")
+    judy_inactive = iam.add_key("judy", status="Inactive")  # deactivated by a human: no mark
+    weekly = settings(action="deactivate", exempt_tag_key=None)
 
     first = revoke_developer_keys(weekly, iam, NOW)
 
     assert iam.statuses("ivan") == {ivan_key: "Inactive"}
-    assert iam.statuses("judy") == {judy_active: "Inactive"}
+    assert iam.statuses("judy") == {judy_active: "Inactive", judy_inactive: "Inactive"}
+    stamp = "2025-06-06T23:55:00Z"
+    assert iam.tags["ivan"] == {marker_tag(ivan_key): stamp}
+    assert iam.tags["judy"] == {marker_tag(judy_active): stamp, marker_tag(judy_inactive): stamp}
     assert set(by_user(first)["judy"].keys) == {
         KeyOutcome("judy", judy_active, "deactivated"),
-        KeyOutcome("judy", judy_inactive, "deleted"),
+        KeyOutcome("judy", judy_inactive, "inactive_marked"),  # its clock starts now
     }
 
-    second = revoke_developer_keys(weekly, iam, NOW + timedelta(days=7))
+    for rerun in (NOW, NOW + timedelta(hours=1), NOW + timedelta(days=5, hours=23)):  # duplicate, manual re-run
+        iam.calls.clear()
+        again = revoke_developer_keys(weekly, iam, rerun)
+        assert {op for op, _ in iam.calls} == {"group_members", "access_keys", "user_tags"}  # nothing written
+        assert {k.result for u in again.users for k in u.keys} == {"inactive_waiting"}
+
+    next_week = revoke_developer_keys(weekly, iam, NOW + timedelta(days=7))
 
     assert iam.keys["ivan"] == {} and iam.keys["judy"] == {}
-    assert by_user(second)["ivan"].keys == (KeyOutcome("ivan", ivan_key, "deleted"),)
-    assert second.failures == ()
+    assert iam.tags["ivan"] == {} and iam.tags["judy"] == {}
+    assert by_user(next_week)["ivan"].keys == (KeyOutcome("ivan", ivan_key, "deleted"),)
+    assert next_week.failures == ()
+
+
+@pytest.mark.parametrize("mark", ["soon", "2099-01-01T00:00:00Z"], ids=["not-a-time", "in-the-future"])
+def test_a_mark_edited_by_hand_restarts_the_grace_period(mark):
+    iam = FakeIam()
+    iam.add_group("developers", "kim")
+    key = iam.add_key("kim", status="Inactive")
+    iam.tags["kim"][marker_tag(key)] = mark
+
+    report = revoke_developer_keys(settings(action="deactivate"), iam, NOW)
+
+    assert by_user(report)["kim"].keys == (KeyOutcome("kim", key, "inactive_marked"),)
+    assert iam.tags["kim"] == {marker_tag(key): "2025-06-06T23:55:00Z"} and key in iam.keys["kim"]
+
+
+def test_a_key_whose_deactivation_failed_after_its_mark_is_marked_anew_by_the_next_run():
+    iam = FakeIam()
+    iam.add_group("developers", "leo")
+    key = iam.add_key("leo")
+    iam.errors[("deactivate_access_key", "leo")] = AccessDenied("UpdateAccessKey refused")
+    weekly = settings(action="deactivate")
+
+    failed = revoke_developer_keys(weekly, iam, NOW)
+
+    assert failed.failures == (Failure(f"key {key} of user leo", "AccessDenied: UpdateAccessKey refused"),)
+    assert iam.statuses("leo") == {key: "Active"}
+    del iam.errors[("deactivate_access_key", "leo")]
+    later = NOW + timedelta(days=7)
+
+    revoke_developer_keys(weekly, iam, later)  # Active despite its old mark: deactivated now, deleted in a week
+
+    assert iam.statuses("leo") == {key: "Inactive"}
+    assert iam.tags["leo"] == {marker_tag(key): "2025-06-13T23:55:00Z"}
 
 
 @pytest.mark.parametrize("action", ["delete", "deactivate"])
@@ -164,12 +213,13 @@ def test_a_dry_run_reports_what_it_would_do_and_changes_nothing(action):
     report = revoke_developer_keys(settings(action=action, dry_run=True), iam, NOW)
 
     assert iam.statuses("mallory") == {active: "Active", inactive: "Inactive"}
-    assert {op for op, _ in iam.calls} == {"group_members", "access_keys", "user_tag_keys"}
+    assert {op for op, _ in iam.calls} == {"group_members", "access_keys", "user_tags"}
     expected_for_active = "deactivated" if action == "deactivate" else "deleted"
     assert set(by_user(report)["mallory"].keys) == {
         KeyOutcome("mallory", active, expected_for_active),
-        KeyOutcome("mallory", inactive, "deleted"),
+        KeyOutcome("mallory", inactive, "inactive_marked" if action == "deactivate" else "deleted"),
     }
+    assert iam.tags["mallory"] == {}
     assert report.dry_run is True
 
 
@@ -237,6 +287,64 @@ def test_an_unknown_group_is_an_error_naming_it_and_the_other_groups_still_run()
         ),
     )
     assert iam.keys["sybil"] == {}
+
+
+def test_a_group_that_cannot_be_read_completely_is_an_error_and_none_of_it_is_used():
+    iam = FakeIam()
+    iam.add_group("developers", "alice", "bob")
+    iam.add_group("contractors", "bob", "carol")  # its listing fails: throttled past the retries, or ended early
+    for user in ("alice", "bob", "carol"):
+        iam.add_key(user)
+    iam.errors[("group_members", "contractors")] = AccessDenied("Throttling: Rate exceeded")
+
+    report = revoke_developer_keys(settings("developers", "contractors"), iam, NOW)
+
+    assert report.failures == (
+        Failure("group contractors", "listing its members failed: AccessDenied: Throttling: Rate exceeded"),
+    )
+    assert [u.user for u in report.users] == ["alice", "bob"]  # bob: a complete group says he is due
+    assert iam.keys["alice"] == {} and iam.keys["bob"] == {}
+    assert len(iam.keys["carol"]) == 1 and "carol" not in iam.operations("access_keys")
+
+
+def test_members_of_an_exempt_group_are_skipped_without_a_call_and_the_floor_is_two_calls():
+    iam = FakeIam()
+    iam.add_group("developers", "alice", "bob", "Carol")
+    iam.add_group("on-leave", "carol")  # IAM user names are case-insensitive
+    for user in ("alice", "bob", "Carol"):
+        iam.add_key(user)
+
+    report = revoke_developer_keys(settings(exempt_groups=("on-leave",), exempt_tag_key=None), iam, NOW)
+
+    assert by_user(report)["Carol"].skipped == "exempt_group" and len(iam.keys["Carol"]) == 1
+    assert iam.operations("group_members") == ["on-leave", "developers"]
+    assert sorted(iam.operations("access_keys")) == sorted(iam.operations("delete_access_key")) == ["alice", "bob"]
+    assert len(iam.calls) == 2 + 2 * 2
+
+
+@pytest.mark.parametrize(
+    ("error", "message"),
+    [
+        (AccessDenied("Throttling: Rate exceeded"), "listing its members failed: AccessDenied: Throttling: Rate exceeded"),
+        (NoSuchEntity("no on-leave"), "IAM group 'on-leave' does not exist; revocation.exempt_groups must name existing groups"),
+    ],
+    ids=["failed", "unknown"],
+)
+def test_an_exempt_group_that_cannot_be_read_completely_stops_the_run_before_any_key(error, message):
+    iam = FakeIam()
+    iam.add_group("developers", "alice")
+    iam.add_group("on-leave", "bob")
+    iam.add_key("alice")
+    iam.errors[("group_members", "on-leave")] = error
+
+    report = revoke_developer_keys(settings(exempt_groups=("on-leave",)), iam, NOW)
+
+    assert report.failures == (
+        Failure("group on-leave", message),
+        Failure("run", "stopped before touching any key: an exempt group could not be read completely"),
+    )
+    assert report.users == () and iam.calls == [("group_members", "on-leave")]
+    assert len(iam.keys["alice"]) == 1
 
 
 def test_an_empty_group_is_a_quiet_success():

@@ -21,6 +21,7 @@ def test_defaults_need_only_the_groups(tmp_path):
     assert settings == RevocationSettings(groups=("developers",))
     assert settings.exempt_tag_key == "key-revocation:exempt"
     assert (settings.action, settings.max_workers, settings.min_key_age_days) == ("delete", 16, 0)
+    assert (settings.exempt_groups, settings.deactivation_grace_days) == ((), 6)
 
 
 def test_every_setting_is_read(tmp_path):
@@ -28,7 +29,9 @@ def test_every_setting_is_read(tmp_path):
         "groups": ["developers", "contractors"],
         "protected_users": ["ci-deployer"],
         "exempt_users": ["dave"],
+        "exempt_groups": ["on-leave"],
         "exempt_tag_key": "",
+        "deactivation_grace_days": 13,
         "action": "deactivate",
         "min_key_age_days": 7,
         "max_workers": 32,
@@ -40,7 +43,9 @@ def test_every_setting_is_read(tmp_path):
         groups=("developers", "contractors"),
         protected_users=frozenset({"ci-deployer"}),
         exempt_users=frozenset({"dave"}),
+        exempt_groups=("on-leave",),
         exempt_tag_key=None,
+        deactivation_grace_days=13,
         action="deactivate",
         min_key_age_days=7,
         max_workers=32,
@@ -73,6 +78,13 @@ def test_every_problem_is_listed_at_once(tmp_path):
         ({"protected_users": "ci-deployer"}, {}, "settings.json.protected_users must be a list"),
         ({"exempt_users": ["a", "A"]}, {}, "item [1] 'A' repeats item [0]"),
         ({}, {"NOTIFICATION_TOPIC_ARN": "key-alarms"}, "NOTIFICATION_TOPIC_ARN must be an SNS topic ARN, got 'key-alarms'"),
+        ({"exempt_groups": ["on leave"]}, {}, "settings.json.exempt_groups must be a list, each item an IAM group name"),
+        ({"deactivation_grace_days": 0}, {}, "settings.json.deactivation_grace_days must be a whole number of days >= 1, got 0"),
+        (
+            {"exempt_tag_key": "key-revocation:deactivated:all"},
+            {},
+            "settings.json.exempt_tag_key must not start with 'key-revocation:deactivated:' (the revocation's own tags)",
+        ),
     ],
 )
 def test_a_bad_value_is_named_with_what_is_allowed(tmp_path, document, env, message):

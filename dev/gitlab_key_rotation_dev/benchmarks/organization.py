@@ -18,15 +18,23 @@ import json
 import multiprocessing
 import os
 import platform
+import tempfile
 import time
+from pathlib import Path
+
+from gitlab_key_rotation.lambda_src.contract import SETTINGS_FILE
 
 from gitlab_key_rotation_dev.benchmarks.revocation import GROUP, ServerControl, _cpu_seconds, _progress, _serve
 
 PATTERN = "arn:aws:iam::{account}:role/gitlab-key-rotation/KeyRotationMember-revocation"
 
 
-def _measure(url: str, env: dict, conn) -> None:
+def _measure(url: str, settings: dict, env: dict, conn) -> None:
     import resource
+
+    task_root = tempfile.mkdtemp(prefix="bench-task-root-")  # the function's code asset: its settings.json
+    Path(task_root, SETTINGS_FILE).write_text(json.dumps(settings))
+    env = {**env, "LAMBDA_TASK_ROOT": task_root}
 
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL_IAM"):
         os.environ.pop(name, None)
@@ -82,20 +90,20 @@ def main(argv: list[str] | None = None) -> None:
             control._post("/_faults/latency", {"seconds": 0})
             control._post("/moto-api/reset")
             for account in accounts:
-                control._post("/_faults/seed", {"group": GROUP, "users": args.members, "prefix": "dev", "account": account})
+                control._post("/_faults/seed", {"groups": [GROUP], "users": args.members, "prefix": "dev", "account": account})
             control._post("/_faults/counts/reset")
             control.latency(args.latency_ms / 1000)
-            env = {
-                "REVOCATION_GROUPS": json.dumps([GROUP]),
-                "REVOCATION_ACCOUNTS": json.dumps(accounts),
-                "MEMBER_ROLE_ARN_PATTERN": PATTERN,
-                "MAX_WORKERS": str(args.workers),
-                "ACCOUNT_WORKERS": str(account_workers),
+            settings = {
+                "groups": [GROUP],
+                "accounts": accounts,
+                "max_workers": args.workers,
+                "account_workers": account_workers,
             }
+            env = {"MEMBER_ROLE_ARN_PATTERN": PATTERN}
             _progress(f"measuring ACCOUNT_WORKERS={account_workers}")
             server_cpu = control.cpu_seconds()
             receive, send = ctx.Pipe()
-            process = ctx.Process(target=_measure, args=(control.url, env, send))
+            process = ctx.Process(target=_measure, args=(control.url, settings, env, send))
             process.start()
             outcome = receive.recv()
             process.join()

@@ -1,20 +1,26 @@
-"""Benchmark: the revocation Lambda's code against the usual weekly script, at 1,000 and 5,000 users.
+"""Benchmark: the revocation Lambda's code against the usual weekly script, and under IAM's rate limit.
 
 moto.server runs in its own process on loopback behind a WSGI middleware
-(``tests/revocation/moto_iam_server.py``) that delays every IAM call by a fixed latency, standing
-for the real IAM API, and counts the calls where IAM would count them. Before each measured run
+(``gitlab_key_rotation_dev/moto_iam_server.py``) that delays every IAM call by a fixed latency,
+standing for the real IAM API, counts the calls where IAM would count them and, for the throttled
+table, answers calls beyond a token-bucket rate with IAM's ``Throttling``. Before each measured run
 the account is reset and seeded straight into moto's backend (one group, N members, one Active key
-each; no latency). Each measured run is a fresh process, so that its peak RSS is its own; it calls
-the Lambda's handler exactly as Lambda would (``{}`` event, settings from a settings.json in its task root), with
-boto3 pointed at the server through ``AWS_ENDPOINT_URL``.
+each, and an empty exempt group; no latency). Each measured run is a fresh process, so that its
+peak RSS is its own; this code runs as the Lambda does (settings from a settings.json in its task
+root, ``composition.run``), with boto3 pointed at the server through ``AWS_ENDPOINT_URL``.
 
-The baseline runs in full up to ``--baseline-max`` users (1,000). Above that, it would take
-``users x 2 x latency`` (5,000 users: 8+ minutes), so it runs on the first ``--sample`` members of
-the big group and its wall time is extrapolated: GetGroup time + per-member time x N; the table
-marks such figures "est.". This code runs with its default settings at every size, and with the
-exemption-tag check off (2 calls per member instead of 3) at ``--tag-check-off-sizes``.
+Table 1, latency only: the baseline (``weekly_script_baseline.py``, sequential) against this code
+with the floor's settings: ``exempt_groups`` (exemption by group, no call per member) and
+``EXEMPT_TAG_KEY=''``, i.e. 2 calls per member with one key. The baseline runs in full up to
+``--baseline-max`` members (5,000: about 10 minutes); above that on the first ``--sample`` members,
+extrapolated and marked "est.".
 
-Run: ``make bench`` (or ``python -m gitlab_key_rotation_dev.benchmarks.revocation --help``).
+Table 2, throttled: this code at ``--throttled-size`` members (5,000) for each ``--rates`` (20 and
+50 calls per second, bursts of one second's worth), against the floor (calls answered / rate);
+and at ``--compare-size`` members (1,000) botocore's ``standard`` retry mode against ``adaptive``
+(the Lambda's), to show why the Lambda uses the latter.
+
+Run: ``make bench`` (about 40 minutes; ``python -m gitlab_key_rotation_dev.benchmarks.revocation --help``).
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ from urllib.request import Request, urlopen
 from gitlab_key_rotation.lambda_src.contract import SETTINGS_FILE
 
 GROUP = "developers"
+EXEMPT_GROUP = "on-leave"
 
 
 @dataclass(frozen=True)
@@ -42,9 +49,10 @@ class Row:
     users: int
     label: str
     wall_seconds: float
-    latency_bound_seconds: float  # the wall time if IAM's latency were the only cost
-    calls_per_user: float
-    calls_per_second: float
+    floor_seconds: float  # latency table: calls x latency (/ workers); throttled: (answered calls - burst) / rate
+    calls_per_user: float  # answered calls (throttled answers not included)
+    throttled: int
+    errors: int
     client_cpu_seconds: float
     server_cpu_seconds: float
     peak_rss_mib: float
@@ -67,17 +75,26 @@ class ServerControl:
         return json.loads(raw) if raw.strip().startswith(b"{") else None
 
     def prepare(self, users: int) -> None:
-        """A fresh account with ``users`` members in GROUP, one key each; no latency; counts zeroed."""
+        """A fresh account with ``users`` members in GROUP, one key each, and an empty EXEMPT_GROUP;
+        no latency, no rate limit; counts zeroed."""
         self._post("/_faults/latency", {"seconds": 0})
+        self._post("/_faults/rate", {"per_second": None})
         self._post("/moto-api/reset")
-        self._post("/_faults/seed", {"group": GROUP, "users": users, "prefix": "dev"})
+        self._post("/_faults/seed", {"groups": [GROUP], "users": users, "prefix": "dev"})
+        self._post("/_faults/seed", {"groups": [EXEMPT_GROUP], "users": 0, "prefix": "away"})
         self._post("/_faults/counts/reset")
 
     def latency(self, seconds: float) -> None:
         self._post("/_faults/latency", {"seconds": seconds})
 
+    def rate(self, per_second: float | None) -> None:
+        self._post("/_faults/rate", {"per_second": per_second})
+
     def counts(self) -> dict[str, int]:
         return self._get("/_faults/counts")
+
+    def throttled(self) -> dict[str, int]:
+        return self._get("/_faults/throttled")
 
     def cpu_seconds(self) -> float:
         return self._get("/_faults/cpu")["seconds"]
@@ -107,21 +124,20 @@ def _measure(kind: str, url: str, options: dict, conn) -> None:
         AWS_DEFAULT_REGION="us-east-1",
     )
     if kind == "baseline":
-        from benchmarks.weekly_script_baseline import revoke_like_the_usual_script
+        from gitlab_key_rotation_dev.benchmarks.weekly_script_baseline import revoke_like_the_usual_script
 
         cpu_before, started = _cpu_seconds(), time.monotonic()
         outcome = revoke_like_the_usual_script([GROUP], limit=options.get("limit"))
+        outcome["errors"] = 0  # the usual script stops at its first error
     else:
         task_root = tempfile.mkdtemp(prefix="bench-task-root-")  # the function's code asset: its settings.json
         Path(task_root, SETTINGS_FILE).write_text(json.dumps(options["settings"]))
         os.environ["LAMBDA_TASK_ROOT"] = task_root
-        from gitlab_key_rotation.lambda_src.revocation.handler import handler
-
-        cpu_before, started = _cpu_seconds(), time.monotonic()
-        result = handler({}, None)
+        result, cpu_before, started = _run_this(options.get("retry_mode"))
         outcome = {
             "users_done": result["users_scanned"],
             "keys_deleted": result["keys_deleted"],
+            "errors": result["error_count"],
             "listing_seconds": 0.0,
         }
     outcome["wall_seconds"] = time.monotonic() - started
@@ -129,6 +145,25 @@ def _measure(kind: str, url: str, options: dict, conn) -> None:
     outcome["cpu_seconds"] = usage.ru_utime + usage.ru_stime - cpu_before
     outcome["peak_rss_mib"] = usage.ru_maxrss / 1024  # Linux: KiB
     conn.send(outcome)
+
+
+def _run_this(retry_mode: str | None):
+    """The Lambda's run (``composition.run``: its settings, its client); with ``retry_mode``, the
+    same logic on a client that differs only in that mode."""
+    from datetime import datetime, timezone
+
+    from gitlab_key_rotation.lambda_src.revocation import aws, composition
+    from gitlab_key_rotation.lambda_src.revocation.logic import revoke_developer_keys
+    from gitlab_key_rotation.lambda_src.revocation.report import summary
+    from gitlab_key_rotation.lambda_src.revocation.settings import RevocationSettings
+
+    settings = RevocationSettings.load(os.environ)
+    cpu_before, started = _cpu_seconds(), time.monotonic()
+    if retry_mode is None:
+        return composition.run(settings), cpu_before, started
+    client = aws.iam_client(settings.max_workers, retry_mode=retry_mode)
+    report = revoke_developer_keys(settings, aws.Boto3Iam(client), datetime.now(timezone.utc))
+    return summary(report, time.monotonic() - started), cpu_before, started
 
 
 def _cpu_seconds() -> float:
@@ -151,32 +186,37 @@ def _progress(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-def _measured_run(ctx, control: ServerControl, users: int, latency: float, kind: str, options: dict):
-    """Seed ``users`` members, run ``kind`` with the latency on; the outcome, IAM's counts, server CPU."""
+def _measured_run(ctx, control: ServerControl, users: int, latency: float, rate: float | None, kind: str, options: dict):
+    """Seed ``users`` members, run ``kind`` with the latency (and rate limit) on; the outcome, IAM's
+    counts and throttled answers, server CPU."""
     control.prepare(users)
     control.latency(latency)
+    control.rate(rate)
     server_cpu = control.cpu_seconds()
     outcome = _run(ctx, kind, control.url, options)
     server_cpu = control.cpu_seconds() - server_cpu
+    control.rate(None)
     control.latency(0)
-    return outcome, control.counts(), server_cpu
+    return outcome, control.counts(), control.throttled(), server_cpu
 
 
 def measure_baseline(ctx, control: ServerControl, users: int, latency: float, args) -> Row:
     sample = None if users <= args.baseline_max else min(args.sample, users)
     _progress(f"{users} users: baseline" + (f" on a sample of {sample} members" if sample else ""))
-    outcome, counts, server_cpu = _measured_run(ctx, control, users, latency, "baseline", {"limit": sample})
+    outcome, counts, _, server_cpu = _measured_run(ctx, control, users, latency, None, "baseline", {"limit": sample})
     done = outcome["users_done"]
     member_calls = counts.get("ListAccessKeys", 0) + counts.get("DeleteAccessKey", 0)
     scale = users / done  # 1 unless sampled
     listing = outcome["listing_seconds"]
+    calls = counts.get("GetGroup", 0) + member_calls * scale
     return Row(
         users=users,
         label="baseline: usual script, sequential",
         wall_seconds=listing + (outcome["wall_seconds"] - listing) * scale,
-        latency_bound_seconds=(counts.get("GetGroup", 0) + member_calls * scale) * latency,
-        calls_per_user=(counts.get("GetGroup", 0) + member_calls * scale) / users,
-        calls_per_second=sum(counts.values()) / outcome["wall_seconds"],
+        floor_seconds=calls * latency,
+        calls_per_user=calls / users,
+        throttled=0,
+        errors=0,
         client_cpu_seconds=outcome["cpu_seconds"] * scale,
         server_cpu_seconds=server_cpu * scale,
         peak_rss_mib=outcome["peak_rss_mib"],
@@ -186,79 +226,92 @@ def measure_baseline(ctx, control: ServerControl, users: int, latency: float, ar
     )
 
 
-def measure_this(ctx, control: ServerControl, users: int, latency: float, args, label: str, settings: dict) -> Row:
+def measure_this(
+    ctx, control, users: int, latency: float, rate: float | None, args, label: str, retry_mode: str | None = None
+) -> Row:
     _progress(f"{users} users: {label}")
-    outcome, counts, server_cpu = _measured_run(ctx, control, users, latency, "this", {"settings": settings})
-    calls = sum(counts.values())
+    settings = {"groups": [GROUP], "exempt_groups": [EXEMPT_GROUP], "exempt_tag_key": "", "max_workers": args.workers}
+    options = {"settings": settings, "retry_mode": retry_mode}
+    outcome, counts, throttled, server_cpu = _measured_run(ctx, control, users, latency, rate, "this", options)
+    answered = sum(counts.values()) - sum(throttled.values())
     pages = counts.get("GetGroup", 0)
+    # the bucket starts full with one second's worth of calls
+    floor = (answered - rate) / rate if rate else (pages + (answered - pages) / args.workers) * latency
     return Row(
         users=users,
         label=label,
         wall_seconds=outcome["wall_seconds"],
-        latency_bound_seconds=(pages + (calls - pages) / args.workers) * latency,
-        calls_per_user=calls / users,
-        calls_per_second=calls / outcome["wall_seconds"],
+        floor_seconds=floor,
+        calls_per_user=answered / users,
+        throttled=sum(throttled.values()),
+        errors=outcome["errors"],
         client_cpu_seconds=outcome["cpu_seconds"],
         server_cpu_seconds=server_cpu,
         peak_rss_mib=outcome["peak_rss_mib"],
         keys_deleted=outcome["keys_deleted"],
-        deletes_seen_by_iam=counts.get("DeleteAccessKey", 0),
+        deletes_seen_by_iam=counts.get("DeleteAccessKey", 0) - throttled.get("DeleteAccessKey", 0),
     )
 
 
-def render(rows: list[Row], args) -> str:
+def render(latency_rows: list[Row], throttled_rows: list[Row], args, started_load: float) -> str:
     header = (
         f"IAM latency {args.latency_ms} ms per call (moto.server on loopback, calls counted at the server); "
         f"MAX_WORKERS={args.workers}; {os.cpu_count()} CPUs, Python {platform.python_version()}; "
-        f"load average at the end {os.getloadavg()[1]:.1f} (5 min)"
+        f"load average (1 min) {started_load:.1f} at the start, {os.getloadavg()[0]:.1f} at the end"
     )
     columns = (
-        f"{'users':>6}  {'implementation':<40} {'wall s':>9} {'IAM-bound s':>11} {'calls/user':>10} {'calls/s':>7} "
-        f"{'CPU s':>8} {'server CPU s':>12} {'peak RSS MiB':>12} {'keys deleted':>12} {'deletes at IAM':>14} "
-        f"{'baseline/this':>13}"
+        f"{'users':>6}  {'implementation':<44} {'wall s':>9} {'floor s':>8} {'calls/user':>10} {'throttled':>9} "
+        f"{'errors':>6} {'CPU s':>8} {'server CPU s':>12} {'RSS MiB':>7} {'keys deleted':>12} {'deletes at IAM':>14} "
+        f"{'ratio':>7}"
     )
-    lines = [header, "", columns, "-" * len(columns)]
-    baselines = {row.users: row for row in rows if row.label.startswith("baseline")}
-    for row in rows:
-        base = baselines[row.users]
-        ratio = "" if row is base else f"{base.wall_seconds / row.wall_seconds:.1f}x"
-        est = " est." if row.estimated else ""
-        deletes = f"{row.deletes_seen_by_iam}" + (" (sample)" if row.estimated else "")
-        lines.append(
-            f"{row.users:>6}  {row.label:<40} {f'{row.wall_seconds:.1f}{est}':>9} {row.latency_bound_seconds:>11.1f} "
-            f"{row.calls_per_user:>10.3f} {row.calls_per_second:>7.0f} {f'{row.client_cpu_seconds:.1f}{est}':>8} "
-            f"{f'{row.server_cpu_seconds:.1f}{est}':>12} {row.peak_rss_mib:>12.0f} "
-            f"{row.keys_deleted:>12} {deletes:>14} {ratio:>13}"
-        )
+    lines = [header, ""]
+    for title, rows in (("latency only", latency_rows), ("throttled", throttled_rows)):
+        if not rows:
+            continue
+        lines += [title, columns, "-" * len(columns)]
+        baselines = {row.users: row for row in latency_rows if row.label.startswith("baseline")}
+        for row in rows:
+            if title == "throttled":
+                ratio = f"{row.wall_seconds / row.floor_seconds:.2f}"
+            else:
+                base = baselines.get(row.users)
+                ratio = "" if row is base or base is None else f"{base.wall_seconds / row.wall_seconds:.1f}x"
+            est = " est." if row.estimated else ""
+            deletes = f"{row.deletes_seen_by_iam}" + (" (sample)" if row.estimated else "")
+            lines.append(
+                f"{row.users:>6}  {row.label:<44} {f'{row.wall_seconds:.1f}{est}':>9} {row.floor_seconds:>8.1f} "
+                f"{row.calls_per_user:>10.3f} {row.throttled:>9} {row.errors:>6} "
+                f"{f'{row.client_cpu_seconds:.1f}{est}':>8} {f'{row.server_cpu_seconds:.1f}{est}':>12} "
+                f"{row.peak_rss_mib:>7.0f} {row.keys_deleted:>12} {deletes:>14} {ratio:>7}"
+            )
+        lines.append("")
     lines += [
-        "",
-        "IAM-bound s: the wall time if IAM's latency were the only cost (calls x latency,"
-        " / MAX_WORKERS for this code).",
-        "calls/user and calls/s: IAM calls counted at the server (retries included) per member,"
-        " per second of wall time.",
-        "CPU s: user+system CPU of the measured process (the Lambda's own work); server CPU s: moto.server's process"
-        " during the run. When their sum nears wall time x CPUs, the machine's CPU, not IAM latency, is the limit.",
+        "floor s: latency only: calls x latency (/ MAX_WORKERS for this code, group pages sequential);"
+        " throttled: (calls answered - the burst of one second's worth) / the rate limit.",
+        "calls/user: IAM calls answered (throttled answers not included) per member; throttled: answers"
+        " 'Throttling' (each retried).",
+        "ratio: latency only: baseline wall / this wall; throttled: wall / floor.",
+        "CPU s: user+system CPU of the measured process; server CPU s: moto.server's process during the run."
+        " When their sum nears wall time x CPUs, the machine's CPU, not IAM, is the limit.",
     ]
-    if any(row.estimated for row in rows):
-        lines += [
+    if any(row.estimated for row in latency_rows):
+        lines.append(
             f"est.: the baseline ran on the first {args.sample} members of the group; wall time = its GetGroup time"
-            " + its time per member x all members; CPU and keys deleted scaled by members; peak RSS as measured"
-            " (the whole GetGroup answer was loaded).",
-        ]
+            " + its time per member x all members; CPU and keys deleted scaled by members (EXTRAPOLATED, not measured)."
+        )
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 5000], help="group sizes (1000 5000)")
+    parser.add_argument("--sizes", type=int, nargs="*", default=[1000, 5000], help="latency table group sizes (1000 5000)")
     parser.add_argument("--latency-ms", type=int, default=50, help="delay of every IAM call (50)")
     parser.add_argument("--workers", type=int, default=16, help="MAX_WORKERS of this implementation (16)")
-    parser.add_argument("--baseline-max", type=int, default=1000, help="largest group the baseline runs in full (1000)")
-    parser.add_argument("--sample", type=int, default=250, help="members the baseline runs on above that (250)")
-    parser.add_argument(
-        "--tag-check-off-sizes", type=int, nargs="*", default=[1000],
-        help="group sizes at which this code also runs with EXEMPT_TAG_KEY='' (1000)",
-    )
+    parser.add_argument("--baseline-max", type=int, default=5000, help="largest group the baseline runs in full (5000)")
+    parser.add_argument("--sample", type=int, default=500, help="members the baseline runs on above that (500)")
+    parser.add_argument("--throttled-size", type=int, default=5000, help="members of the throttled runs (5000; 0: none)")
+    parser.add_argument("--rates", type=float, nargs="*", default=[20, 50], help="IAM rate limits, calls/s (20 50)")
+    parser.add_argument("--compare-size", type=int, default=1000, help="members of the standard-vs-adaptive runs (1000; 0: none)")
     args = parser.parse_args(argv)
 
     latency = args.latency_ms / 1000
@@ -267,22 +320,28 @@ def main(argv: list[str] | None = None) -> None:
     server = ctx.Process(target=_serve, args=(child,), daemon=True)
     server.start()
     control = ServerControl(parent.recv())
-    started = time.monotonic()
-    rows = []
+    started, started_load = time.monotonic(), os.getloadavg()[0]
+    latency_rows: list[Row] = []
+    throttled_rows: list[Row] = []
     try:
         for users in args.sizes:
-            rows.append(measure_baseline(ctx, control, users, latency, args))
-            base_settings = {"groups": [GROUP], "max_workers": args.workers}
-            rows.append(measure_this(ctx, control, users, latency, args, "this: default (tag check on)", base_settings))
-            if users in args.tag_check_off_sizes:
-                tag_check_off = {**base_settings, "exempt_tag_key": ""}
-                label = "this: exempt_tag_key='' (tag check off)"
-                rows.append(measure_this(ctx, control, users, latency, args, label, tag_check_off))
+            latency_rows.append(measure_baseline(ctx, control, users, latency, args))
+            label = "this: exempt_groups, tag check off (floor)"
+            latency_rows.append(measure_this(ctx, control, users, latency, None, args, label))
+        for rate in args.rates:
+            if args.compare_size:
+                for mode in ("standard", "adaptive"):
+                    label = f"this at {rate:g} calls/s, botocore {mode} retries"
+                    row = measure_this(ctx, control, args.compare_size, latency, rate, args, label, retry_mode=mode)
+                    throttled_rows.append(row)
+            if args.throttled_size:
+                label = f"this at {rate:g} calls/s (the Lambda: adaptive)"
+                throttled_rows.append(measure_this(ctx, control, args.throttled_size, latency, rate, args, label))
     finally:
         parent.send("stop")
         server.join(timeout=10)
     _progress(f"done in {time.monotonic() - started:.0f} s")
-    print(render(rows, args))
+    print(render(latency_rows, throttled_rows, args, started_load))
 
 
 if __name__ == "__main__":

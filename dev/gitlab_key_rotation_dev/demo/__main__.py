@@ -1,8 +1,8 @@
 """``python -m gitlab_key_rotation_dev.demo`` (``make demo``): the product's main job, locally, on the embedded settings.
 
 Starts the AWS emulator and the project's GitLab API server, synthesizes the stack, "deploys" it
-into the emulator, seeds a CI machine user whose 100-day-old key GitLab holds and developers with
-keys, then invokes the handlers named in the template (rotation, then revocation) with the
+into the emulator, seeds a CI machine user whose 100-day-old key GitLab holds (and its state secret records) and
+developers with keys, then invokes the handlers named in the template (rotation, then revocation) with the
 environment and the role permissions the template gives them. Prints what changed; exits 1 if a
 run failed (with ``--gitlab-outage``: unless the rotation failed and was rolled back cleanly).
 """
@@ -29,7 +29,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--gitlab-outage", action="store_true", help="GitLab answers 503 on the second target: watch the rollback"
     )
-    parser.add_argument("--key-age-days", type=int, default=100, help="age of the machine user's key (default 100)")
+    parser.add_argument(
+        "--key-age-days",
+        type=int,
+        default=100,
+        help="age of the machine user's managed key (default 100; under the rotation period nothing is due)",
+    )
     parser.add_argument(
         "--organization",
         action="store_true",
@@ -54,14 +59,14 @@ def main(argv: list[str] | None = None) -> int:
         rotation_event = {k: True for k, on in (("force", args.force), ("dry_run", args.dry_run)) if on}
         step(f"invoking {ROTATION_HANDLER} with event {json.dumps(rotation_event)}")
         rotation = local.invoke(ROTATION_HANDLER, rotation_event)
-        _show(rotation, step)
+        _show(rotation, step, local.config.rotation.period_days)
         local.emulators.gitlab.clear_faults()
         revocation_event = {"dry_run": True} if args.dry_run else {}
         step(f"invoking {REVOCATION_HANDLER} with event {json.dumps(revocation_event)}")
         revocation = local.invoke(REVOCATION_HANDLER, revocation_event)
-        _show(revocation, step)
+        _show(revocation, step, local.config.rotation.period_days)
         after = local.observe()
-        print_comparison(before, after, local.scenario)
+        print_comparison(before, after, local.scenario, local.config)
 
     print()
     if args.gitlab_outage:
@@ -87,25 +92,41 @@ class _Progress:
         print(f"[{time.monotonic() - self.started:5.1f}s] {line}", flush=True)
 
 
-def _show(invocation: Invocation, say: _Progress) -> None:
+def _show(invocation: Invocation, say: _Progress, period_days: int) -> None:
     outcome = "succeeded" if invocation.ok else f"FAILED: {invocation.error}"
     say(f"  {outcome} ({invocation.seconds:.1f}s)")
     summary = _summary(invocation)
+    would = "would " if summary.get("dry_run") else ""
     for user in summary.get("users", []):
+        name = user.get("iam_user", "?")
         for action in user.get("actions", []):
-            details = ", ".join(f"{k}={v}" for k, v in action.items() if k != "action")
-            say(f"    {user.get('iam_user', '?')}: {action['action']} {details}")
+            details = ", ".join(f"{k}={v}" for k, v in action.items() if k not in ("action", "what") and v is not None)
+            say(f"    {name}: {would}{action['action']} {details}")
+        age = user.get("current_key_age_days")
+        if user.get("outcome") == "unchanged":
+            why = f"its key is {age:g} days old, under the {period_days}-day period" if age is not None else "nothing due"
+            say(f"    {name}: nothing rotated: {why}")
+        for note in user.get("notes", []):
+            say(f"    {name}: note: {note}")
     for account in summary.get("accounts", []):
         say(
             f"    account {account['account']}: {account.get('users_scanned', 0)} users scanned, "
-            f"{account.get('keys_deleted', 0)} keys deleted, {account['error_count']} errors"
+            f"{'would delete' if would else 'deleted'} {account.get('keys_deleted', 0)} keys, {account['error_count']} errors"
         )
     if "users_scanned" in summary:
         say(
             f"    groups {summary['groups']}: {summary['users_scanned']} users scanned, "
+            f"{would}delete {summary['keys_deleted']} keys, {would}deactivate {summary['keys_deactivated']}, "
+            f"skipped {summary['skipped_users']}, {summary['error_count']} errors"
+            if would
+            else f"    groups {summary['groups']}: {summary['users_scanned']} users scanned, "
             f"{summary['keys_deleted']} keys deleted, {summary['keys_deactivated']} deactivated, "
             f"skipped {summary['skipped_users']}, {summary['error_count']} errors"
         )
+    for document in invocation.metric_documents():
+        names = [m["Name"] for d in document["_aws"]["CloudWatchMetrics"] for m in d["Metrics"]]
+        labels = {k: document[k] for k in ("IamUser",) if k in document}
+        say(f"    metrics{' ' + str(labels) if labels else ''}: " + ", ".join(f"{n}={document[n]}" for n in names))
 
 
 _RECORD_FIELDS = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}

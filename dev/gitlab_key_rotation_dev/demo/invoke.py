@@ -5,17 +5,20 @@ under ``/opt`` (here: a local folder standing for ``/opt``)."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import io
 import json
 import logging
 import os
 import shutil
+import sys
 import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 import boto3
 
@@ -32,10 +35,15 @@ class Invocation:
     error: str | None = None
     seconds: float = 0.0
     records: list[logging.LogRecord] = field(default_factory=list)
+    stdout: str = ""
 
     @property
     def ok(self) -> bool:
         return self.error is None
+
+    def metric_documents(self) -> list[dict]:
+        """The embedded-metric-format documents the run printed (one JSON object per line)."""
+        return [json.loads(line) for line in self.stdout.splitlines() if line.startswith('{"_aws"')]
 
 
 def invoke(
@@ -45,8 +53,11 @@ def invoke(
     credentials: RoleCredentials,
     runtime_environment: Mapping[str, str],
     opt_dir: Path,
+    live: Callable[[str], None] | None = None,
 ) -> Invocation:
-    """Run the handler once; an exception becomes ``Invocation.error`` (type and message)."""
+    """Run the handler once; an exception becomes ``Invocation.error`` (type and message). What it
+    prints (its metrics documents) is kept in ``Invocation.stdout``; ``live`` gets each warning as
+    it is logged (the GitLab client's retries), so a slow run is never silent."""
     environment = {name: _mounted(value, opt_dir) for name, value in function.environment.items()}
     environment.update(runtime_environment)
     environment.update(credentials.runtime_environment())
@@ -54,9 +65,19 @@ def invoke(
     module_name, _, attribute = function.handler.rpartition(".")
     invocation = Invocation(handler=function.handler, event=dict(event))
     started = time.monotonic()
+    printed, outer = io.StringIO(), sys.stdout
+
+    def shown(line: str) -> None:  # progress goes to the real output, not to the function's
+        with contextlib.redirect_stdout(outer):
+            live(line)
+
     with _task_root(function.code_dir, opt_dir) as task_root:
         environment["LAMBDA_TASK_ROOT"] = str(task_root)  # where settings.json is, as in Lambda
-        with _process_environment(environment), _captured_logs() as records:
+        with (
+            _process_environment(environment),
+            _captured_logs(shown if live else None) as records,
+            contextlib.redirect_stdout(printed),
+        ):
             boto3.DEFAULT_SESSION = None  # a fresh session per invocation, as in a new Lambda sandbox
             handler = getattr(importlib.import_module(module_name), attribute)
             try:
@@ -65,6 +86,7 @@ def invoke(
                 invocation.error = f"{type(exc).__name__}: {exc}"
     invocation.seconds = time.monotonic() - started
     invocation.records = records
+    invocation.stdout = printed.getvalue()
     return invocation
 
 
@@ -103,17 +125,20 @@ def _process_environment(environment: Mapping[str, str]) -> Iterator[None]:
 
 
 class _Collector(logging.Handler):
-    def __init__(self) -> None:
+    def __init__(self, live: Callable[[str], None] | None) -> None:
         super().__init__(logging.DEBUG)
         self.records: list[logging.LogRecord] = []
+        self._live = live
 
     def emit(self, record: logging.LogRecord) -> None:
         self.records.append(record)
+        if self._live is not None and record.levelno == logging.WARNING and record.name.startswith("gitlab_key_rotation"):
+            self._live(f"    ... {record.getMessage()}")
 
 
 @contextmanager
-def _captured_logs() -> Iterator[list[logging.LogRecord]]:
-    collector = _Collector()
+def _captured_logs(live: Callable[[str], None] | None) -> Iterator[list[logging.LogRecord]]:
+    collector = _Collector(live)
     root = logging.getLogger()
     root.addHandler(collector)
     try:

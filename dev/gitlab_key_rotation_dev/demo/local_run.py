@@ -87,7 +87,10 @@ class LocalRun:
         shutil.copyfile(str(self.emulators.gitlab.ca_bundle), ca_copy)  # what the CA layer holds
         for function in self.deployment.functions.values():
             say(f"  {function.handler}: {len(function.environment)} environment variables, settings.json in its code asset, role {function.logical_id}Role")
-        say(f"seeding: machine user(s) with a {self._key_age_days}-day-old key held by GitLab, the GitLab token, developers")
+        say(
+            f"seeding: machine user(s) with a {self._key_age_days}-day-old key held by GitLab and recorded in the state "
+            "secret (managed by the rotation), the GitLab token, developers"
+        )
         accounts = self.config.revocation.accounts
         self.scenario = seed(
             self.emulators,
@@ -122,7 +125,8 @@ class LocalRun:
             self._progress(f"  account {account}: member roles {sorted(self.member_roles[account])}")
 
     def observe(self) -> World:
-        return observe(self.emulators, self.config, self.scenario)
+        users = json.loads(self.deployment.rotation.environment["ROTATION_USERS"])
+        return observe(self.emulators, self.config, self.scenario, {u["iam_user"]: u["state_secret_arn"] for u in users})
 
     def invoke(self, handler: str, event: Mapping[str, Any]) -> Invocation:
         """Run one function's handler with its role's credentials, IAM enforcement on."""
@@ -133,4 +137,5 @@ class LocalRun:
                 credentials=self.credentials[handler],
                 runtime_environment=lambda_runtime_environment(self.emulators),
                 opt_dir=self.opt_dir,
+                live=self._progress,
             )

@@ -5,8 +5,9 @@ Only key ids, statuses and ages are shown: a secret access key or a token never 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Callable, Mapping
 
 from gitlab_key_rotation_dev.demo.emulators import Emulators
@@ -36,9 +37,12 @@ class Variable:
 class World:
     keys: Mapping[str, tuple[Key, ...]]  # IAM user -> keys
     variables: tuple[Variable, ...]
+    # IAM user -> the state secret's AWSCURRENT without the secret: access_key_id, pushed_at,
+    # previous_access_key_id, previous_deactivated_at
+    state: Mapping[str, Mapping[str, str | None]] = field(default_factory=dict)
 
 
-def observe(emulators: Emulators, config: AppConfig, scenario: Scenario) -> World:
+def observe(emulators: Emulators, config: AppConfig, scenario: Scenario, state_secret_arns: Mapping[str, str]) -> World:
     clients: dict[str | None, object] = {}
     now = datetime.now(timezone.utc)
     keys = {}
@@ -59,10 +63,19 @@ def observe(emulators: Emulators, config: AppConfig, scenario: Scenario) -> Worl
                 found = emulators.gitlab.variable(target, name, target.environment_scope)
                 holds = "(missing)" if found is None else "(secret set)" if is_secret else found.value
                 variables.append(Variable(where, name, holds, None if found is None else found.value))
-    return World(keys=keys, variables=tuple(variables))
+    secrets = emulators.client("secretsmanager")
+    state = {}
+    for user, arn in state_secret_arns.items():
+        current = json.loads(secrets.get_secret_value(SecretId=arn)["SecretString"])
+        state[user] = {
+            k: current.get(k) for k in ("access_key_id", "pushed_at", "previous_access_key_id", "previous_deactivated_at")
+        }
+    return World(keys=keys, variables=tuple(variables), state=state)
 
 
-def print_comparison(before: World, after: World, scenario: Scenario, out: Callable[[str], None] = print) -> None:
+def print_comparison(
+    before: World, after: World, scenario: Scenario, config: AppConfig, out: Callable[[str], None] = print
+) -> None:
     out("")
     out("IAM access keys (before -> after)")
     for user, old in before.keys.items():
@@ -76,10 +89,13 @@ def print_comparison(before: World, after: World, scenario: Scenario, out: Calla
         new = after.keys.get(user, ())
         old_ids = {k.id for k in old}
         new_ids = {k.id for k in new}
+        state = after.state.get(user, {})
         for key in old:
             later = next((k for k in new if k.id == key.id), None)
             fate = "deleted" if later is None else (f"now {later.status}" if later.status != key.status else "unchanged")
             out(f"    {key}  -> {fate}")
+            if later is not None and key.id == state.get("previous_access_key_id"):
+                out(f"      {_timeline(state, config)}")
         for key in new:
             if key.id not in old_ids:
                 out(f"    {key}  (new)")
@@ -93,3 +109,26 @@ def print_comparison(before: World, after: World, scenario: Scenario, out: Calla
         else:
             change = "-> (new secret set)" if new.holds == "(secret set)" else f"-> {new.holds}"
         out(f"  {old.where:<55} {old.key:<28} {old.holds:<22} {change}")
+
+
+def _timeline(state: Mapping[str, str | None], config: AppConfig) -> str:
+    """When the rotation retires the replaced key: Active through the grace period, then Inactive,
+    then deleted after the deletion window (each at the first scheduled run past that time)."""
+    grace = timedelta(hours=config.rotation.grace_period_hours)
+    window = timedelta(days=config.rotation.deletion_window_days)
+    pushed = datetime.fromisoformat(state["pushed_at"]) if state.get("pushed_at") else None
+    deactivated = state.get("previous_deactivated_at")
+    if deactivated:
+        inactive_at = datetime.fromisoformat(deactivated)
+        return f"replaced key: Inactive since {_at(inactive_at)}, deleted from {_at(inactive_at + window)} (deletion window)"
+    if pushed is None:
+        return "replaced key: retired by the next runs"
+    return (
+        f"replaced key: Active until {_at(pushed + grace)} (grace period of {config.rotation.grace_period_hours} h), "
+        f"made Inactive at the first run after that, deleted from {_at(pushed + grace + window)} "
+        f"({config.rotation.deletion_window_days}-day deletion window)"
+    )
+
+
+def _at(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")

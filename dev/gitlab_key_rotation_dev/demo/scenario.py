@@ -1,7 +1,9 @@
 """The embedded default scenario: what a real account and GitLab look like before the first run.
 
 - each rotation user of the config is an IAM user with one key created ``key_age_days`` ago; that
-  key (id and secret) is in the CI/CD variables of every GitLab target of the user;
+  key (id and secret) is in the CI/CD variables of every GitLab target of the user, and its state
+  secret records it as the current key pushed then (a key the rotation already manages: under the
+  rotation period nothing is due);
 - a GitLab bot user, Owner of the targets' top-level groups, has a personal access token with scope
   ``api``, which the operator has put into the token secret;
 - developers sit in the revocation groups with access keys: ``alice`` (first group, one key),
@@ -24,6 +26,7 @@ from moto.backends import get_backend
 from gitlab_key_rotation_dev.demo.deployment import Deployment
 from gitlab_key_rotation_dev.demo.emulators import ACCOUNT_ID, Emulators
 from gitlab_key_rotation.config import AppConfig
+from gitlab_key_rotation.lambda_src.rotation.state import CurrentRecord, dump
 from gitlab_key_rotation_dev.gitlab_server import OWNER, GitLabServer, User
 from gitlab_key_rotation_dev.member_accounts import account_clients
 
@@ -62,11 +65,22 @@ def seed(
     bot = gitlab.add_user(GITLAB_BOT)
     created: set[str] = set()
     token = gitlab.add_token(bot, scopes=("api",), expires_at=date.today() + timedelta(days=200))
+    state_secrets = {u["iam_user"]: u["state_secret_arn"] for u in json.loads(deployment.rotation.environment["ROTATION_USERS"])}
     for user in config.rotation.users:
         iam = iam_in(emulators, user.account)
         iam.create_user(UserName=user.iam_user, Path=user.iam_path)
         key = iam.create_access_key(UserName=user.iam_user)["AccessKey"]
-        age_key(user.iam_user, key["AccessKeyId"], key_age_days, user.account or ACCOUNT_ID)
+        created_at = age_key(user.iam_user, key["AccessKeyId"], key_age_days, user.account or ACCOUNT_ID)
+        emulators.client("secretsmanager").put_secret_value(
+            SecretId=state_secrets[user.iam_user],
+            SecretString=dump(
+                CurrentRecord(
+                    access_key_id=key["AccessKeyId"],
+                    secret_access_key=key["SecretAccessKey"],
+                    pushed_at=created_at.replace(tzinfo=timezone.utc),
+                )
+            ),
+        )
         for target in user.targets:
             _ensure_container(gitlab, target.kind, target.id, bot, created)
             common = {"environment_scope": target.environment_scope, "protected": target.protected}
@@ -112,11 +126,13 @@ def seed(
     )
 
 
-def age_key(user_name: str, access_key_id: str, days: int, account: str = ACCOUNT_ID) -> None:
-    """Backdate a key's CreateDate in the emulator (the API cannot: AWS sets it at creation)."""
+def age_key(user_name: str, access_key_id: str, days: int, account: str = ACCOUNT_ID) -> datetime:
+    """Backdate a key's CreateDate in the emulator (the API cannot: AWS sets it at creation); the
+    new CreateDate (naive UTC)."""
     user = get_backend("iam")[account]["global"].users[user_name]
     key = next(k for k in user.access_keys if k.access_key_id == access_key_id)
     key.create_date = datetime.now(timezone.utc).replace(tzinfo=None) - timedelta(days=days)
+    return key.create_date
 
 
 def _ensure_container(gitlab: GitLabServer, kind: str, full_path: str, owner: User, created: set[str]) -> None:
