@@ -16,6 +16,7 @@ import aws_cdk as cdk
 from gitlab_key_rotation.assets import REVOCATION_HANDLER, ROTATION_HANDLER
 from gitlab_key_rotation.config import CONTEXT_KEY, AppConfig, load_config
 from gitlab_key_rotation.key_rotation_stack import KeyRotationStack
+from gitlab_key_rotation.lambda_src.rotation.settings import RotationSettings
 from gitlab_key_rotation_dev.demo.emulators import ACCOUNT_ID, REGION, Emulators
 from gitlab_key_rotation_dev.template_resolver import TemplateResolver
 
@@ -45,6 +46,13 @@ class Deployment:
     @property
     def revocation(self) -> DeployedFunction:
         return self.functions[REVOCATION_HANDLER]
+
+    def state_secret_arns(self) -> dict[str, str]:
+        """Each machine user's state secret, as the rotation Lambda itself reads them (its
+        settings.json plus the ARNs of its environment)."""
+        function = self.rotation
+        settings = RotationSettings.load({**function.environment, "LAMBDA_TASK_ROOT": str(function.code_dir)})
+        return {user.iam_user: user.state_secret_arn for user in settings.users}
 
 
 def default_context() -> dict[str, Any]:

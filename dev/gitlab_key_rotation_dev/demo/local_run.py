@@ -125,8 +125,7 @@ class LocalRun:
             self._progress(f"  account {account}: member roles {sorted(self.member_roles[account])}")
 
     def observe(self) -> World:
-        users = json.loads(self.deployment.rotation.environment["ROTATION_USERS"])
-        return observe(self.emulators, self.config, self.scenario, {u["iam_user"]: u["state_secret_arn"] for u in users})
+        return observe(self.emulators, self.config, self.scenario, self.deployment.state_secret_arns())
 
     def invoke(self, handler: str, event: Mapping[str, Any]) -> Invocation:
         """Run one function's handler with its role's credentials, IAM enforcement on."""

@@ -65,7 +65,7 @@ def seed(
     bot = gitlab.add_user(GITLAB_BOT)
     created: set[str] = set()
     token = gitlab.add_token(bot, scopes=("api",), expires_at=date.today() + timedelta(days=200))
-    state_secrets = {u["iam_user"]: u["state_secret_arn"] for u in json.loads(deployment.rotation.environment["ROTATION_USERS"])}
+    state_secrets = deployment.state_secret_arns()
     for user in config.rotation.users:
         iam = iam_in(emulators, user.account)
         iam.create_user(UserName=user.iam_user, Path=user.iam_path)
