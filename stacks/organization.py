@@ -20,9 +20,8 @@ passed inline (``TemplateBody``, at most 51,200 bytes).
 from __future__ import annotations
 
 import json
-import re
 import tempfile
-from typing import Literal, Sequence
+from typing import Any, Literal, Sequence
 
 import aws_cdk as cdk
 from aws_cdk import Acknowledgment, ArnFormat, Aws, CfnParameter, Stack, Validations
@@ -30,10 +29,13 @@ from aws_cdk import aws_cloudformation as cloudformation
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
+from .lambda_src.contract import rules
+from .lambda_src.contract import settings as declared
+from .lambda_src.contract.rules import Invalid, Rule
+from .lambda_src.contract.schema import refusal
 from .lambda_src.contract.settings import DEACTIVATED_TAG_PREFIX
 from .targets import RotatedUser
 
-DEFAULT_MEMBER_ROLE_NAME = "KeyRotationMember"
 # The IAM path of the member roles, and the path recommended for machine users in member accounts
 # (the revocation role is denied every user under it, whatever the configuration says).
 MEMBER_PATH = "/gitlab-key-rotation/"
@@ -42,52 +44,17 @@ REVOCATION_SUFFIX = "-revocation"
 # CloudFormation's limit for an inline TemplateBody.
 TEMPLATE_BODY_LIMIT_BYTES = 51_200
 
-ACCOUNT_ID = re.compile(r"\A\d{12}\Z")
-OU_ID = re.compile(r"\Aou-[0-9a-z]{4,32}-[a-z0-9]{8,32}\Z")
-ROOT_ID = re.compile(r"\Ar-[0-9a-z]{4,32}\Z")
-# A role name (at most 64 characters) that still fits once "-revocation" is appended.
-MEMBER_ROLE_NAME = re.compile(r"\A[\w+=,.@-]{1,%d}\Z" % (64 - len(REVOCATION_SUFFIX)), re.ASCII)
-
 _KEY_ACTIONS = ["iam:ListAccessKeys", "iam:CreateAccessKey", "iam:UpdateAccessKey", "iam:DeleteAccessKey"]
 _MUTATE_KEY_ACTIONS = ["iam:CreateAccessKey", "iam:UpdateAccessKey", "iam:DeleteAccessKey"]
 CallAs = Literal["SELF", "DELEGATED_ADMIN"]
 
 
-def check_account_ids(values: object, where: str) -> tuple[str, ...]:
-    """A list of distinct 12-digit AWS account ids."""
-    if not isinstance(values, (list, tuple)):
-        raise ValueError(f"{where} must be a list of 12-digit AWS account ids, got {values!r}")
-    for index, value in enumerate(values):
-        if not isinstance(value, str) or not ACCOUNT_ID.match(value):
-            raise ValueError(f"{where}[{index}] must be a 12-digit AWS account id (as a string), got {value!r}")
-    duplicates = sorted({value for value in values if values.count(value) > 1})
-    if duplicates:
-        raise ValueError(f"{where} lists account(s) {duplicates} more than once")
-    return tuple(values)
-
-
-def check_ou_ids(values: object, where: str, *, allow_root: bool) -> tuple[str, ...]:
-    """A list of distinct organizational unit ids (``ou-ab12-34cd56ef``), and root ids (``r-ab12``)
-    where ``allow_root``."""
-    example = "'ou-ab12-34cd56ef'" + (" or a root id like 'r-ab12'" if allow_root else "")
-    if not isinstance(values, (list, tuple)):
-        raise ValueError(f"{where} must be a list of organizational unit ids like {example}, got {values!r}")
-    for index, value in enumerate(values):
-        if not isinstance(value, str) or not (OU_ID.match(value) or (allow_root and ROOT_ID.match(value))):
-            raise ValueError(f"{where}[{index}] must be an organizational unit id like {example}, got {value!r}")
-    duplicates = sorted({value for value in values if values.count(value) > 1})
-    if duplicates:
-        raise ValueError(f"{where} lists {duplicates} more than once")
-    return tuple(values)
-
-
-def check_member_role_name(value: object, where: str) -> str:
-    if not isinstance(value, str) or not MEMBER_ROLE_NAME.match(value):
-        raise ValueError(
-            f"{where} must be an IAM role name of 1 to {64 - len(REVOCATION_SUFFIX)} letters, digits and "
-            f"+=,.@_- (the suffixes {ROTATION_SUFFIX!r} and {REVOCATION_SUFFIX!r} are appended), got {value!r}"
-        )
-    return value
+def _checked(rule: Rule, value: object, where: str) -> Any:
+    """``value`` as the settings contract's ``rule`` accepts it, or a ValueError naming ``where``."""
+    try:
+        return rule.check(value)
+    except Invalid as error:
+        raise ValueError(f"{where} {refusal(rule, value, error)}") from None
 
 
 def member_role_arn(account: str, member_role_name: str, suffix: str, partition: str = Aws.PARTITION) -> str:
@@ -140,7 +107,7 @@ class MemberRoles(Construct):
         scope: Construct,
         id_: str,
         *,
-        member_role_name: str = DEFAULT_MEMBER_ROLE_NAME,
+        member_role_name: str = declared.DEFAULT_MEMBER_ROLE_NAME,
         hub_account: str,
         hub_rotation_role_arn: str | None,
         hub_revocation_role_arn: str | None,
@@ -152,7 +119,7 @@ class MemberRoles(Construct):
         exempt_tag_key: str = "",
     ):
         super().__init__(scope, id_)
-        check_member_role_name(member_role_name, "member_role_name")
+        _checked(rules.MEMBER_ROLE_NAME, member_role_name, "member_role_name")
         if hub_rotation_role_arn is None and hub_revocation_role_arn is None:
             raise ValueError("MemberRoles needs hub_rotation_role_arn or hub_revocation_role_arn (or both)")
         if hub_rotation_role_arn is not None and not rotated_users:
@@ -251,7 +218,7 @@ class MemberRolesStack(Stack):
         scope: Construct,
         id_: str,
         *,
-        member_role_name: str = DEFAULT_MEMBER_ROLE_NAME,
+        member_role_name: str = declared.DEFAULT_MEMBER_ROLE_NAME,
         rotated_users: Sequence[RotatedUser] = (),
         groups: Sequence[str] = (),
         exempt_groups: Sequence[str] = (),
@@ -343,7 +310,7 @@ class MemberRolesStackSet(Construct):
         failure_tolerance_percentage: int = 10,
     ):
         super().__init__(scope, id_)
-        ou_ids = check_ou_ids(list(ou_ids), "ou_ids", allow_root=True)
+        ou_ids = tuple(_checked(rules.ListOf(rules.OU_OR_ROOT_ID), list(ou_ids), "ou_ids"))
         if not ou_ids:
             raise ValueError("ou_ids must name at least one organizational unit (or root) to deploy the member roles to")
         if call_as not in ("SELF", "DELEGATED_ADMIN"):
