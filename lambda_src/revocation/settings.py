@@ -18,7 +18,7 @@ from typing import Literal, Mapping
 
 from ..contract import ENV_TOPIC_ARN, SettingsError, member_role_arn_pattern, read_runtime_settings
 from ..contract.rules import SNS_TOPIC_ARN, Invalid
-from ..contract.settings import DEACTIVATED_TAG_PREFIX, REVOCATION_RUNTIME
+from ..contract.settings import DEACTIVATED_TAG_PREFIX, DEFAULT_EXEMPT_TAG_KEY, REVOCATION_RUNTIME
 
 Action = Literal["delete", "deactivate"]
 __all__ = ["DEACTIVATED_TAG_PREFIX", "Action", "RevocationSettings", "SettingsError"]
@@ -30,7 +30,7 @@ class RevocationSettings:
     protected_users: frozenset[str] = frozenset()
     exempt_users: frozenset[str] = frozenset()
     exempt_groups: tuple[str, ...] = ()
-    exempt_tag_key: str | None = "key-revocation:exempt"
+    exempt_tag_key: str | None = DEFAULT_EXEMPT_TAG_KEY
     action: Action = "delete"
     deactivation_grace_days: int = 6
     min_key_age_days: int = 0
