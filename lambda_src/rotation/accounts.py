@@ -2,7 +2,7 @@
 
 ``AccountRoutedIamKeys`` is the ``IamKeys`` port the run sees: a user without ``account`` is
 served by the function's own IAM (as before), a user with one by that account's member role
-(``common.assume_role.MemberSessions``, built by ``rotation.wiring``). The state secrets, the
+(``common.assume_role.MemberSessions``, built by ``rotation.composition``). The state secrets, the
 GitLab token and SNS stay in the hub. The STS check of a new key needs no role at all: it is
 signed by the new key itself, so it works the same for a key of any account.
 """

@@ -1,4 +1,4 @@
-"""``GitLabClient``: the ``rotation.gitlab_port.GitLab`` Protocol over GitLab's REST API (``requests``).
+"""``GitLabClient``: the ``rotation.ports.GitLab`` Protocol over GitLab's REST API (``requests``).
 
 Follows ../shared/GITLAB_API.md: ``filter[environment_scope]`` on every read, write and delete of
 a variable; the upsert GET -> PUT, or POST (and after a POST that got no clear answer, GET again;
@@ -24,7 +24,7 @@ from urllib.parse import quote
 import requests
 from urllib3.exceptions import NewConnectionError
 
-from .gitlab_port import (
+from .ports import (
     GitLabAuthError,
     GitLabError,
     GitLabForbiddenError,

@@ -20,7 +20,7 @@ from ..common import metrics
 from .errors import RotationError
 from .request import BadEventError, parse_event
 from .settings import RotationSettings, SettingsError
-from .wiring import rotate
+from .composition import rotate
 
 logger = logging.getLogger(__package__)
 

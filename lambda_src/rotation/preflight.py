@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from .errors import AccountUnreachableError, PreflightError, RotationError, TokenRotationInDoubtError, UserNotFoundError
-from .gitlab_port import (
+from .ports import (
     GitLab,
     GitLabAuthError,
     GitLabError,

@@ -1,5 +1,5 @@
 """One invocation of the rotation Lambda, from settings and request to a report: the domain's
-single entry point. Collaborators come in through ``RunPorts``; ``rotation.wiring`` builds the
+single entry point. Collaborators come in through ``RunPorts``; ``rotation.composition`` builds the
 real ones.
 
 Order: read the GitLab token, check it (and watch its expiry: a rotated token is stored before
@@ -16,7 +16,7 @@ from datetime import timedelta
 
 from ..common.metrics import Metric
 from .errors import describe
-from .gitlab_port import GitLab
+from .ports import GitLab
 from .plan import Policy
 from .ports import Clock, IamKeys, Notifier, Sleep, StateStore, StsVerifier, TokenStore, UserPorts
 from .preflight import TokenCheck, check_token, check_users, watch_token_expiry

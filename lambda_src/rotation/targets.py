@@ -8,7 +8,7 @@ variable does not hold the value written.
 
 from __future__ import annotations
 
-from .gitlab_port import GitLab
+from .ports import GitLab
 from .settings import GitLabTarget
 from .state import TargetValues
 

@@ -1,4 +1,4 @@
-"""In-memory fakes of the rotation's ports (``rotation.ports``, ``rotation.gitlab_port``) for the
+"""In-memory fakes of the rotation's ports (``rotation.ports``, ``rotation.ports``) for the
 reconciler's unit tests: no moto, no network, no waiting. Each keeps the contract of the real
 adapter it stands for (``rotation.aws``, ``rotation.gitlab_client``) where the rotation depends
 on it (``test_fakes.py`` runs the same contract tests on the fakes and on the real adapters, on moto
@@ -46,7 +46,7 @@ from gitlab_key_rotation.lambda_src.rotation.errors import (
     KeyNotUsableError,
     UserNotFoundError,
 )
-from gitlab_key_rotation.lambda_src.rotation.gitlab_port import GitLabForbiddenError, GitLabNotFoundError, TokenInfo
+from gitlab_key_rotation.lambda_src.rotation.ports import GitLabForbiddenError, GitLabNotFoundError, TokenInfo
 from gitlab_key_rotation.lambda_src.rotation.ports import AccessKey, KeyStatus, NewAccessKey
 from gitlab_key_rotation.lambda_src.rotation.settings import GitLabTarget
 from gitlab_key_rotation_dev.clock import FakeClock
@@ -273,7 +273,7 @@ class FakeStateStore(FakePort):
 
 
 class FakeGitLab(FakePort):
-    """``rotation.gitlab_port.GitLab``: the variables of known targets, by scope."""
+    """``rotation.ports.GitLab``: the variables of known targets, by scope."""
 
     def __init__(self, targets: tuple[GitLabTarget, ...], *, scopes: tuple[str, ...] = ("api",), today: date):
         super().__init__()

@@ -73,7 +73,7 @@ def test_create_access_key_is_sent_once_even_when_its_answer_times_out(aws_env):
     from botocore.exceptions import ReadTimeoutError
 
     from gitlab_key_rotation.lambda_src.rotation.settings import RotationSettings
-    from gitlab_key_rotation.lambda_src.rotation.wiring import real_ports
+    from gitlab_key_rotation.lambda_src.rotation.composition import real_ports
 
     settings = RotationSettings(gitlab_url="https://gitlab.example", gitlab_token_secret_arn="arn", users=())
     iam = real_ports(settings).iam

@@ -18,7 +18,7 @@ from gitlab_key_rotation.lambda_src.rotation.errors import (
     UserNotFoundError,
 )
 from gitlab_key_rotation.lambda_src.rotation.gitlab_client import GitLabClient
-from gitlab_key_rotation.lambda_src.rotation.gitlab_port import GitLabForbiddenError, GitLabNotFoundError
+from gitlab_key_rotation.lambda_src.rotation.ports import GitLabForbiddenError, GitLabNotFoundError
 from gitlab_key_rotation.lambda_src.rotation.settings import GitLabTarget
 from gitlab_key_rotation.lambda_src.rotation.state import CurrentRecord, LockRecord, PendingRecord, TargetValues
 from gitlab_key_rotation.lambda_src.rotation.token_secret import TokenRotation

@@ -12,7 +12,7 @@ from datetime import date, timedelta
 import pytest
 
 from gitlab_key_rotation.lambda_src.rotation.gitlab_client import GitLabClient
-from gitlab_key_rotation.lambda_src.rotation.gitlab_port import (
+from gitlab_key_rotation.lambda_src.rotation.ports import (
     GitLabAuthError,
     GitLabError,
     GitLabForbiddenError,

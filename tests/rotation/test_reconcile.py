@@ -11,7 +11,7 @@ from datetime import timedelta
 import pytest
 
 from gitlab_key_rotation.lambda_src.rotation.errors import RotationError
-from gitlab_key_rotation.lambda_src.rotation.gitlab_port import GitLabError, GitLabForbiddenError
+from gitlab_key_rotation.lambda_src.rotation.ports import GitLabError, GitLabForbiddenError
 from gitlab_key_rotation.lambda_src.rotation.plan import Action, Policy
 from gitlab_key_rotation.lambda_src.rotation.ports import NewAccessKey, UserPorts
 from gitlab_key_rotation.lambda_src.rotation.reconcile import Reconciler, UserReport
