@@ -95,6 +95,9 @@ class GitLabKeyRotation(Construct):
     :param deletion_window: how long an Inactive previous key is kept for recovery (default 7 days).
     :param token_expiry_warning: warn (log, metric, alarm) this long before the GitLab token
         expires (default 30 days, at most 365: a token lives no longer).
+    :param gitlab_max_requests_per_minute: the Lambda sends at most this many GitLab requests in
+        any 60 seconds (default 80: under gitlab.com Free's 100 a minute, and 4,800 in a whole hour
+        against its 5,000; 1 to 2,000).
     :param rotate_gitlab_token: let the Lambda rotate the GitLab token itself before it expires;
         grants it write access to the token secret (default False). Needs
         ``reserved_concurrent_executions=1``.
@@ -141,6 +144,7 @@ class GitLabKeyRotation(Construct):
         grace_period: Duration = default_duration(declared.GRACE_PERIOD),
         deletion_window: Duration = default_duration(declared.DELETION_WINDOW),
         token_expiry_warning: Duration = default_duration(declared.TOKEN_EXPIRY_WARNING),
+        gitlab_max_requests_per_minute: int = declared.MAX_REQUESTS_PER_MINUTE.default,
         rotate_gitlab_token: bool = False,
         notification_topic: sns.ITopic | None = None,
         notification_email: str | None = None,
@@ -171,6 +175,7 @@ class GitLabKeyRotation(Construct):
                 "gitlab_ca_bundle": None if gitlab_ca_bundle is None else str(gitlab_ca_bundle),
                 "rotate_gitlab_token": rotate_gitlab_token,
                 "token_expiry_warning": token_expiry_warning,
+                "gitlab_max_requests_per_minute": gitlab_max_requests_per_minute,
                 "schedule": schedule,
                 "rotation_period": rotation_period,
                 "grace_period": grace_period,

@@ -77,6 +77,7 @@ class KeyRotationStack(Stack):
             grace_period=Duration.hours(rotation.grace_period_hours),
             deletion_window=Duration.days(rotation.deletion_window_days),
             token_expiry_warning=Duration.days(gitlab.token_expiry_warning_days),
+            gitlab_max_requests_per_minute=gitlab.max_requests_per_minute,
             rotate_gitlab_token=gitlab.rotate_token,
             notification_topic=self.topic,
             notify_on_success=rotation.notify_on_success,

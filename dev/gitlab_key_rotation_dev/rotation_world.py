@@ -107,7 +107,9 @@ class RotationWorld:
                 retries=2,
                 backoff=0.01,
                 max_wait=0.05,
-                sleep=lambda s: None,
+                sleep=clock.sleep,  # waits and the rate budget's pacing pass the world's time
+                max_requests_per_minute=self.settings.gitlab_max_requests_per_minute,
+                monotonic=lambda: clock.now().timestamp(),
             )
             return wrap("gitlab", client)
 

@@ -22,6 +22,9 @@ DEFAULT_DESCRIPTION = "Managed by gitlab-key-rotation; do not edit by hand."
 MAX_WORKERS_LIMIT = 64  # more threads than this only earn IAM throttling
 # GitLab personal, group and project access tokens live at most 365 days (GitLab 16.0+).
 TOKEN_MAX_LIFETIME_DAYS = 365
+# gitlab.com's highest per-user limit: 2,000 authenticated API requests a minute (today for every
+# plan; announced for Ultimate). A budget above it would let the client discover the limit by 429s.
+MAX_REQUESTS_PER_MINUTE_LIMIT = 2000
 
 At = Callable[[str], str]
 
@@ -129,11 +132,20 @@ TOKEN_EXPIRY_WARNING = Setting(
     "warn (log line, metric, alarm) from this many days before the token expires (a token lives at most 365 days)",
     prop="token_expiry_warning", unit="days", runtime=True,
 )  # fmt: skip
+MAX_REQUESTS_PER_MINUTE = Setting(
+    "gitlab_max_requests_per_minute", r.Integer(1, MAX_REQUESTS_PER_MINUTE_LIMIT, "requests"), 80,
+    "the rotation sends at most this many GitLab requests (retries included) in any 60 seconds, and waits when the "
+    "next would exceed it. 80 fits gitlab.com Free (100 a minute, 5,000 an hour: even a whole hour at 80 a minute "
+    "is 4,800); Premium (1,250 a minute, 15,000 an hour) fits 250, Ultimate (2,000, 25,000) 416; see \"Pacing\"",
+    key="max_requests_per_minute", runtime=True,
+)  # fmt: skip
 CA_BUNDLE_PATH = Setting(
     "gitlab_ca_bundle", r.Optional(r.AbsolutePath()), None, "where the Lambda finds the CA bundle (set by the construct)",
     key=None, prop=None, runtime=True,
 )  # fmt: skip
-GITLAB = Section("gitlab", (GITLAB_URL, TOKEN_SECRET_ARN, CA_BUNDLE_FILE, ROTATE_TOKEN, TOKEN_EXPIRY_WARNING), doc="GitLab")
+GITLAB = Section(
+    "gitlab", (GITLAB_URL, TOKEN_SECRET_ARN, CA_BUNDLE_FILE, ROTATE_TOKEN, TOKEN_EXPIRY_WARNING, MAX_REQUESTS_PER_MINUTE), doc="GitLab"
+)
 
 # ---- rotation -----------------------------------------------------------------------------------
 
@@ -407,8 +419,8 @@ _RESERVED_PROP = Setting(
 
 ROTATION_PROPS = Section(
     None,
-    (GITLAB_URL, CA_BUNDLE_FILE, ROTATE_TOKEN, TOKEN_EXPIRY_WARNING, USERS, ROTATION_SCHEDULE, ROTATION_PERIOD, GRACE_PERIOD,
-     DELETION_WINDOW, NOTIFY_ON_SUCCESS, ROTATION_DRY_RUN, ROTATION_TIMEOUT, ROTATION_MEMORY, NOTIFICATION_EMAIL,
+    (GITLAB_URL, CA_BUNDLE_FILE, ROTATE_TOKEN, TOKEN_EXPIRY_WARNING, MAX_REQUESTS_PER_MINUTE, USERS, ROTATION_SCHEDULE,
+     ROTATION_PERIOD, GRACE_PERIOD, DELETION_WINDOW, NOTIFY_ON_SUCCESS, ROTATION_DRY_RUN, ROTATION_TIMEOUT, ROTATION_MEMORY, NOTIFICATION_EMAIL,
      _RESERVED_PROP, ROTATION_HEARTBEAT, MEMBER_ROLE_NAME),
     checks=(_grace_shorter_than_period, _users_distinct, _token_rotation_in_props),
 )  # fmt: skip
@@ -421,8 +433,8 @@ REVOCATION_PROPS = Section(
 )  # fmt: skip
 ROTATION_RUNTIME = Section(
     None,
-    (GITLAB_URL, CA_BUNDLE_PATH, ROTATE_TOKEN, TOKEN_EXPIRY_WARNING, USERS, ROTATION_PERIOD, GRACE_PERIOD, DELETION_WINDOW,
-     NOTIFY_ON_SUCCESS, ROTATION_DRY_RUN),
+    (GITLAB_URL, CA_BUNDLE_PATH, ROTATE_TOKEN, TOKEN_EXPIRY_WARNING, MAX_REQUESTS_PER_MINUTE, USERS, ROTATION_PERIOD,
+     GRACE_PERIOD, DELETION_WINDOW, NOTIFY_ON_SUCCESS, ROTATION_DRY_RUN),
     checks=(_grace_shorter_than_period, _users_distinct),
 )  # fmt: skip
 REVOCATION_RUNTIME = Section(

@@ -35,7 +35,12 @@ def real_ports(settings: RotationSettings, run_id: str = "") -> RunPorts:
         iam=iam,
         state_store=lambda arn: SecretsStateStore(secrets, arn),
         token_store=SecretsTokenStore(secrets, settings.gitlab_token_secret_arn),
-        connect_gitlab=lambda token: GitLabClient(settings.gitlab_url, token, ca_bundle=settings.gitlab_ca_bundle),
+        connect_gitlab=lambda token: GitLabClient(
+            settings.gitlab_url,
+            token,
+            ca_bundle=settings.gitlab_ca_bundle,
+            max_requests_per_minute=settings.gitlab_max_requests_per_minute,
+        ),
         verifier=Boto3StsVerifier(session),
         clock=SystemClock(),
         sleep=time.sleep,

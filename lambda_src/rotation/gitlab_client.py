@@ -33,6 +33,7 @@ from .ports import (
     GitLabRejectedError,
     TokenInfo,
 )
+from .rate_budget import RateBudget
 from .settings import GitLabTarget
 
 logger = logging.getLogger(__name__)
@@ -57,6 +58,11 @@ class GitLabClient:
     much jitter); ``max_wait`` caps any single wait, including ``Retry-After``. ``ca_bundle`` is
     a PEM file to trust instead of the system CAs; it is passed as ``verify=`` on each request
     because ``REQUESTS_CA_BUNDLE`` would otherwise override a session-wide setting.
+
+    ``max_requests_per_minute`` paces every request, retries included, through ``budget`` (a
+    ``RateBudget`` on the ``monotonic`` clock, waiting with ``sleep``: the two must agree); a 429's
+    wait then goes into the budget, so it holds back the next request and ``budget.delay_for``
+    counts it. None: no budget (``budget`` is None).
     """
 
     def __init__(
@@ -71,6 +77,8 @@ class GitLabClient:
         max_wait: float = 30.0,
         sleep: Sleep = time.sleep,
         clock: Callable[[], float] = time.time,
+        max_requests_per_minute: int | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ):
         if not base_url.startswith(("https://", "http://")):
             raise ValueError(f"base_url must be an http(s) URL such as https://gitlab.com, got {base_url!r}")
@@ -86,6 +94,9 @@ class GitLabClient:
         self._sleep = sleep
         self._clock = clock
         self.requests_sent = 0  # every HTTP request, retries included (the GitLabRequests metric)
+        self.budget = (
+            None if max_requests_per_minute is None else RateBudget(max_requests_per_minute, clock=monotonic, sleep=sleep)
+        )
         self._session = requests.Session()
         self._session.headers.update(
             {"PRIVATE-TOKEN": token, "Accept": "application/json", "User-Agent": "gitlab-key-rotation"}
@@ -265,6 +276,8 @@ class GitLabClient:
         attempt = 0
         while True:
             final = attempt == self._retries
+            if self.budget is not None:
+                self.budget.take()
             self.requests_sent += 1
             try:
                 response = self._session.request(
@@ -296,10 +309,14 @@ class GitLabClient:
     def _wait(self, attempt: int, response: requests.Response | None = None) -> None:
         """The one wait before a retry: what the answer asks for (``Retry-After``; on a 429
         without it, ``RateLimit-Reset``), else ``backoff * 2**attempt`` plus up to ``backoff`` of
-        jitter; never more than ``max_wait``."""
+        jitter; never more than ``max_wait``. With a budget, a 429's wait is the budget's pause
+        (its next ``take`` sleeps it)."""
         asked = None if response is None else _asked_wait(response, self._clock())
         seconds = self._backoff * 2**attempt + random.uniform(0, self._backoff) if asked is None else asked
-        self._sleep(min(self._max_wait, seconds))
+        if self.budget is not None and response is not None and response.status_code == 429:
+            self.budget.pause_for(min(self._max_wait, seconds))
+        else:
+            self._sleep(min(self._max_wait, seconds))
 
     def _json_object(self, response: requests.Response, what: str) -> dict:
         try:

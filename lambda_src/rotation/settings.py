@@ -29,7 +29,7 @@ from ..contract import (
     member_role_arn_pattern,
     required_env,
 )
-from ..contract.settings import ROTATION_RUNTIME
+from ..contract.settings import MAX_REQUESTS_PER_MINUTE, ROTATION_RUNTIME
 
 __all__ = ["GitLabTarget", "RotatedUser", "RotationSettings", "SettingsError"]
 
@@ -55,6 +55,7 @@ class RotationSettings:
     deletion_window_days: int = 7
     token_expiry_warning_days: int = 30
     rotate_gitlab_token: bool = False
+    gitlab_max_requests_per_minute: int = MAX_REQUESTS_PER_MINUTE.default
     notification_topic_arn: str | None = None
     notify_on_success: bool = False
     dry_run: bool = False
@@ -84,6 +85,7 @@ class RotationSettings:
             deletion_window_days=values["deletion_window_days"],
             token_expiry_warning_days=values["token_expiry_warning_days"],
             rotate_gitlab_token=values["rotate_gitlab_token"],
+            gitlab_max_requests_per_minute=values["gitlab_max_requests_per_minute"],
             notification_topic_arn=env.get(ENV_TOPIC_ARN) or None,
             notify_on_success=values["notify_on_success"],
             dry_run=values["dry_run"],

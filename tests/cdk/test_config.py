@@ -233,6 +233,9 @@ BAD = [
     ("gitlab.token_secret_arn", "gitlab-token", "gitlab.token_secret_arn", r"must be the complete ARN of a secret .*got 'gitlab-token'"),
     ("gitlab.token_secret_arn", "arn:aws:secretsmanager:eu-west-1:123456789012:secret:gitlab-token", "gitlab.token_secret_arn", r"with its 6-character suffix"),
     ("gitlab.rotate_token", "false", "gitlab.rotate_token", r"must be true or false, got 'false'"),
+    ("gitlab.max_requests_per_minute", 0, "gitlab.max_requests_per_minute", r"must be a whole number of requests from 1 to 2000, got 0"),
+    ("gitlab.max_requests_per_minute", 2001, "gitlab.max_requests_per_minute", r"from 1 to 2000, got 2001"),
+    ("gitlab.max_requests_per_minute", 80.5, "gitlab.max_requests_per_minute", r"from 1 to 2000, got 80.5"),
     # EventBridge schedules
     ("rotation.schedule", "cron(0 6 * * *)", "rotation.schedule", r"must be an EventBridge schedule .*got 'cron\(0 6 \* \* \*\)' \(5 fields instead of 6\)"),
     ("rotation.schedule", "cron(0 6 * * MON *)", "rotation.schedule", r"exactly one of day-of-month and day-of-week must be '\?'"),

@@ -290,6 +290,7 @@ def stack() -> cdk.Stack:
         ({"grace_period": cdk.Duration.minutes(90)}, r"grace_period must be a whole number of hours, got 1 hour 30 minutes"),
         ({"rotation_period": 30}, r"rotation_period must be a Duration \(e.g. Duration.days\(...\)\), got 30"),
         ({"token_expiry_warning": cdk.Duration.days(400)}, r"token_expiry_warning must be a whole number of days from 1 to 365, got 400"),
+        ({"gitlab_max_requests_per_minute": 0}, r"gitlab_max_requests_per_minute must be a whole number of requests from 1 to 2000, got 0"),
         ({"schedule": events.Schedule.expression("cron(0 6 * * MON *)")}, r"schedule must be an EventBridge schedule .*exactly one of"),
         ({"vpc_subnets": ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS)}, r"vpc_subnets and security_groups need vpc"),
         ({"reserved_concurrent_executions": 0}, r"reserved_concurrent_executions must be a whole number >= 1, or null, got 0"),

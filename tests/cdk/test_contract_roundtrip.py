@@ -77,6 +77,7 @@ def valid_settings(draw: st.DrawFn) -> dict:
             "url": draw(st.sampled_from(["https://gitlab.com", "https://gitlab.example.com:8443", "https://git.example.org/gitlab/"])),
             "token_expiry_warning_days": draw(st.integers(1, 365)),
             "rotate_token": draw(st.booleans()),
+            "max_requests_per_minute": draw(st.integers(1, 2000)),
         },
         "rotation": {
             "users": users,
@@ -134,6 +135,7 @@ def test_valid_settings_synthesize_and_each_lambda_reads_them_back(settings: dic
     assert (rotation.rotation_period_days, rotation.grace_period_hours, rotation.deletion_window_days) == (
         configured["period_days"], configured["grace_period_hours"], configured["deletion_window_days"])  # fmt: skip
     assert (rotation.token_expiry_warning_days, rotation.rotate_gitlab_token) == (settings["gitlab"]["token_expiry_warning_days"], settings["gitlab"]["rotate_token"])
+    assert rotation.gitlab_max_requests_per_minute == settings["gitlab"]["max_requests_per_minute"]
     assert (rotation.dry_run, rotation.notify_on_success) == (configured["dry_run"], configured["notify_on_success"])
     assert [u.iam_user for u in rotation.users] == [u["iam_user"] for u in configured["users"]]
     for user, wanted in zip(rotation.users, configured["users"], strict=True):
@@ -156,6 +158,7 @@ BREAKS = [
     (("gitlab", "url"), "https://bot:hunter2@gitlab.com"),
     (("gitlab", "url"), "https://gitlab.com/api/v4"),
     (("gitlab", "token_expiry_warning_days"), 366),
+    (("gitlab", "max_requests_per_minute"), 0),
     (("rotation", "users", 0, "iam_user"), "ci deployer"),
     (("rotation", "users", 0, "iam_path"), "machines"),
     (("rotation", "users", 0, "targets", 0, "id"), "https://gitlab.com/grp/proj"),
