@@ -16,9 +16,10 @@ from gitlab_key_rotation_dev.gitlab_server import (
     REPORTER,
     GitLabServer,
     Variable,
+    late_write,
     rate_limited,
 )
-from gitlab_key_rotation_dev.gitlab_server.responses import AMBIGUOUS_MESSAGE
+from gitlab_key_rotation_dev.gitlab_server.responses import AMBIGUOUS_MESSAGE, VISIBILITY_MESSAGE
 
 AWS_KEY_ID = "AKIAIOSFODNN7EXAMPLE"
 AWS_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
@@ -407,18 +408,82 @@ def test_masking_is_checked_on_update_too(gitlab, world):
     assert response.json() == {"message": {"value": ["is invalid"]}}
 
 
-def test_hidden_variables_have_no_readable_value_and_stay_hidden(gitlab, world):
+HIDDEN = {"base": ["Only new variables can be set as masked and hidden."]}
+
+
+BOTH_KINDS = pytest.mark.parametrize(
+    ("where", "path"),
+    [(GitLabTarget("project", "platform/team/app"), APP), (GitLabTarget("group", "platform/team"), TEAM)],
+)
+
+
+@BOTH_KINDS
+def test_a_hidden_variable_shows_no_value_in_any_answer_and_its_value_may_change(gitlab, world, where, path):
     created = call(
-        gitlab, "POST", APP + "/variables", world, json={"key": "K", "value": AWS_SECRET, "masked_and_hidden": True}
+        gitlab, "POST", path + "/variables", world, json={"key": "K", "value": AWS_SECRET, "masked_and_hidden": True}
     )
-    assert created.status_code == 201 and created.json()["value"] is None
-    assert created.json()["hidden"] is True and created.json()["masked"] is True
-    assert call(gitlab, "GET", APP + "/variables/K", world).json()["value"] is None
-    unhide = call(gitlab, "PUT", APP + "/variables/K", world, json={"masked_and_hidden": False})
-    assert unhide.json() == {"message": {"base": ["Only new variables can be set as masked and hidden."]}}
-    gitlab.set_variable(GitLabTarget("project", "platform/team/app"), "PLAIN", "value")
-    hide = call(gitlab, "PUT", APP + "/variables/PLAIN", world, json={"masked_and_hidden": True})
-    assert hide.status_code == 400
+    assert created.status_code == 201
+    listed = call(gitlab, "GET", path + "/variables", world).json()
+    one = call(gitlab, "GET", path + "/variables/K", world).json()
+    updated = call(gitlab, "PUT", path + "/variables/K", world, json={"value": AWS_KEY_ID})
+    assert updated.status_code == 200
+    for answer in (created.json(), *listed, one, updated.json()):
+        assert (answer["hidden"], answer["masked"], answer["value"]) == (True, True, None)
+    assert gitlab.variable(where, "K").value == AWS_KEY_ID  # the new value was stored
+
+
+def test_masked_and_hidden_implies_masked_so_the_value_must_pass_masking(gitlab, world):
+    refused = call(
+        gitlab,
+        "POST",
+        APP + "/variables",
+        world,
+        json={"key": "K", "value": "has space", "masked": False, "masked_and_hidden": True},
+    )
+    assert (refused.status_code, refused.json()) == (400, {"message": {"value": ["is invalid"]}})
+    call(gitlab, "POST", APP + "/variables", world, json={"key": "K", "value": AWS_SECRET, "masked_and_hidden": True})
+    unmaskable = call(gitlab, "PUT", APP + "/variables/K", world, json={"value": "has space"})
+    assert (unmaskable.status_code, unmaskable.json()) == (400, {"message": {"value": ["is invalid"]}})
+
+
+@pytest.mark.parametrize(
+    ("hidden", "change", "errors"),
+    [
+        (False, {"masked_and_hidden": True}, HIDDEN),
+        (True, {"masked_and_hidden": True}, HIDDEN),
+        (True, {"masked_and_hidden": False}, HIDDEN),
+        (True, {"masked": False}, {"base": [VISIBILITY_MESSAGE]}),
+    ],
+)
+def test_hidden_is_set_at_creation_or_never(gitlab, world, hidden, change, errors):
+    app = GitLabTarget("project", "platform/team/app")
+    gitlab.set_variable(app, "K", AWS_SECRET, masked=True, hidden=hidden)
+    response = call(gitlab, "PUT", APP + "/variables/K", world, json={"value": AWS_KEY_ID, **change})
+    assert (response.status_code, response.json()) == (400, {"message": errors})
+    assert gitlab.variable(app, "K").value == AWS_SECRET
+
+
+CREDENTIALS_FILE = f"[default]\naws_access_key_id = {AWS_KEY_ID}\naws_secret_access_key = {AWS_SECRET}\n"
+
+
+def test_a_file_variable_holds_a_multi_line_value(gitlab, world):
+    body = {"key": "AWS_SHARED_CREDENTIALS_FILE", "value": CREDENTIALS_FILE, "variable_type": "file"}
+    created = call(gitlab, "POST", APP + "/variables", world, json=body)
+    assert created.status_code == 201
+    one = call(gitlab, "GET", APP + "/variables/AWS_SHARED_CREDENTIALS_FILE", world).json()
+    listed = call(gitlab, "GET", APP + "/variables", world).json()
+    for answer in (created.json(), one, *listed):
+        assert (answer["variable_type"], answer["value"], answer["masked"]) == ("file", CREDENTIALS_FILE, False)
+
+
+@pytest.mark.parametrize("masking", [{"masked": True}, {"masked": True, "raw": True}, {"masked_and_hidden": True}])
+def test_a_multi_line_file_variable_cannot_be_masked(gitlab, world, masking):
+    body = {"key": "AWS_SHARED_CREDENTIALS_FILE", "value": CREDENTIALS_FILE, "variable_type": "file", **masking}
+    response = call(gitlab, "POST", APP + "/variables", world, json=body)
+    assert (response.status_code, response.json()) == (400, {"message": {"value": ["is invalid"]}})
+    gitlab.set_variable(GitLabTarget("project", "platform/team/app"), "F", CREDENTIALS_FILE, variable_type="file")
+    mask_later = call(gitlab, "PUT", APP + "/variables/F", world, json={"masked": True})
+    assert (mask_later.status_code, mask_later.json()) == (400, {"message": {"value": ["is invalid"]}})
 
 
 @pytest.mark.parametrize(
@@ -471,6 +536,17 @@ def test_the_variables_list_is_paginated_with_gitlabs_headers(gitlab, world):
     assert len(last.json()) == 5 and last.headers["X-Next-Page"] == "" and "next" not in last.links
     capped = call(gitlab, "GET", APP + "/variables", world, params={"per_page": 500})
     assert capped.headers["X-Per-Page"] == "100" and len(capped.json()) == 45
+
+
+@BOTH_KINDS
+@pytest.mark.parametrize(("count", "pages"), [(100, 1), (101, 2)])
+def test_one_list_call_reads_up_to_a_hundred_variables(gitlab, world, where, path, count, pages):
+    for index in range(count):
+        gitlab.set_variable(where, f"K{index:03}", "v")
+    first = call(gitlab, "GET", path + "/variables", world, params={"per_page": 100})
+    assert len(first.json()) == 100 and first.headers["X-Total-Pages"] == str(pages)
+    assert first.headers["X-Next-Page"] == ("" if pages == 1 else "2")
+    assert ("next" in first.links) == (pages > 1)
 
 
 def test_totals_are_omitted_past_ten_thousand_records(gitlab, world):
@@ -558,6 +634,25 @@ def test_disconnect_drops_the_connection_without_an_answer(gitlab, world):
     assert gitlab.variables(GitLabTarget("project", "platform/team/app")) == []
 
 
+def test_a_late_write_lands_after_the_client_gave_up_and_on_top_of_what_it_wrote_next(gitlab, world):
+    app = GitLabTarget("project", "platform/team/app")
+    gitlab.set_variable(app, "K", "old")
+    late = gitlab.inject(method="PUT", path="/variables/K$", **late_write(after=1.0))
+    url = gitlab.url + "/api/v4" + APP + "/variables/K"
+    with pytest.raises(requests.exceptions.ReadTimeout):
+        requests.put(url, headers={"PRIVATE-TOKEN": world}, json={"value": "new"}, timeout=(1, 0.2))
+    rollback = requests.put(url, headers={"PRIVATE-TOKEN": world}, json={"value": "old"}, timeout=5)
+    assert rollback.json()["value"] == "old"
+    gitlab.wait_idle()
+    assert gitlab.variable(app, "K").value == "new"  # the write the client gave up on, on top of its rollback
+    assert late.fired == 1 and [r.status for r in gitlab.requests] == [200, 200]
+
+
+def test_late_write_needs_a_positive_delay():
+    with pytest.raises(ValueError, match="positive"):
+        late_write(after=0)
+
+
 def test_the_request_log_holds_no_value_and_no_token(gitlab, world):
     call(gitlab, "POST", APP + "/variables", world, json={"key": "AWS_SECRET_ACCESS_KEY", "value": AWS_SECRET})
     call(
@@ -577,6 +672,99 @@ def test_inject_refuses_rules_that_cannot_fire(gitlab):
         gitlab.inject(status=500, nth=0)
     with pytest.raises(ValueError, match="a status, a delay or disconnect"):
         gitlab.inject(path="x")
+
+
+# rate limit ---------------------------------------------------------------------------------
+
+
+class Clock:
+    def __init__(self, now: float):
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_rate_limit_counts_each_tokens_requests_in_fixed_minute_windows(gitlab, world):
+    other = gitlab.add_token("bot")
+    clock = Clock(120.5)  # half a second into the window [120, 180)
+    gitlab.limit_rate(3, clock=clock)
+    assert [call(gitlab, "GET", APP + "/variables", world).status_code for _ in range(3)] == [200] * 3
+    refused = call(gitlab, "POST", APP + "/variables", world, json={"key": "K", "value": "v"})
+    assert (refused.status_code, refused.json()) == (
+        429,
+        {"message": {"error": "This endpoint has been requested too many times. Try again later."}},
+    )
+    assert (refused.headers["Retry-After"], refused.headers["RateLimit-Reset"]) == ("60", "180")
+    assert refused.headers["RateLimit-Observed"] == "4" and refused.headers["RateLimit-Limit"] == "3"
+    assert gitlab.variables(GitLabTarget("project", "platform/team/app")) == []  # refused: no effect
+    assert call(gitlab, "GET", APP + "/variables", other).status_code == 200  # another token, its own counter
+    clock.now = 179.2
+    late = call(gitlab, "GET", APP + "/variables", world)
+    assert (late.status_code, late.headers["Retry-After"]) == (429, "1")
+    clock.now = 180.0  # the next window starts at zero
+    assert call(gitlab, "GET", APP + "/variables", world).status_code == 200
+    assert gitlab.throttled == 2
+    assert [r.throttled for r in gitlab.requests] == [False] * 3 + [True, False, True, False]
+
+
+def test_the_plain_text_rate_limit_says_retry_later_and_not_when(gitlab, world):
+    gitlab.limit_rate(1, plain_text=True, clock=Clock(0.0))
+    call(gitlab, "GET", APP + "/variables", world)
+    refused = call(gitlab, "GET", APP + "/variables", world)
+    assert (refused.status_code, refused.text) == (429, "Retry later")
+    assert refused.headers["Content-Type"].startswith("text/plain")
+    assert not any(name.lower().startswith(("retry-after", "ratelimit")) for name in refused.headers)
+
+
+def test_the_rate_limit_is_off_by_default_and_can_be_lifted(gitlab, world):
+    assert all(call(gitlab, "GET", APP + "/variables", world).status_code == 200 for _ in range(5))
+    gitlab.limit_rate(1, clock=Clock(0.0))
+    assert [call(gitlab, "GET", APP + "/variables", world).status_code for _ in range(2)] == [200, 429]
+    gitlab.limit_rate(None)
+    assert call(gitlab, "GET", APP + "/variables", world).status_code == 200
+
+
+def test_requests_without_a_known_token_are_not_limited(gitlab, world):
+    gitlab.limit_rate(1, clock=Clock(0.0))
+    assert [call(gitlab, "GET", APP + "/variables", "glpat-unknown").status_code for _ in range(3)] == [401] * 3
+    assert gitlab.throttled == 0
+
+
+def test_a_throttled_request_does_not_reach_the_injected_faults(gitlab, world):
+    gitlab.limit_rate(1, clock=Clock(0.0))
+    fault = gitlab.inject(method="GET", status=503, nth=2)
+    statuses = [call(gitlab, "GET", APP + "/variables", world).status_code for _ in range(2)]
+    assert statuses == [200, 429] and fault.seen == 1 and fault.fired == 0
+
+
+# request counts -----------------------------------------------------------------------------
+
+
+def test_requests_are_counted_by_method_route_and_token(gitlab, world):
+    other = gitlab.add_token("bot")
+    call(gitlab, "GET", "/personal_access_tokens/self", world)
+    call(gitlab, "GET", APP + "/variables", world)
+    call(gitlab, "POST", APP + "/variables", world, json={"key": "K", "value": "v"})
+    call(gitlab, "PUT", APP + "/variables/K", world, json={"value": "w"})
+    call(gitlab, "GET", APP + "/variables/K", other)
+    call(gitlab, "DELETE", APP + "/variables/K", other)
+    call(gitlab, "GET", "/projects/platform/team/app/variables", world)  # unencoded: no route
+    call(gitlab, "GET", APP + "/variables")  # no token
+    assert gitlab.request_counts(token=world) == {
+        ("GET", "token"): 1,
+        ("GET", "variables"): 1,
+        ("POST", "variables"): 1,
+        ("PUT", "variable"): 1,
+        ("GET", None): 1,
+    }
+    assert gitlab.request_counts(token=other) == {("GET", "variable"): 1, ("DELETE", "variable"): 1}
+    assert gitlab.request_counts()[("GET", "variables")] == 2
+    assert gitlab.requests_by_token() == {gitlab.token(world).id: 5, gitlab.token(other).id: 2, None: 1}
+    with pytest.raises(LookupError):
+        gitlab.request_counts(token="glpat-unknown")
+    gitlab.clear_log()
+    assert gitlab.request_counts() == {} and gitlab.throttled == 0
 
 
 # seeding, TLS -------------------------------------------------------------------------------

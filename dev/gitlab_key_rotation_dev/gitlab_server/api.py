@@ -129,14 +129,21 @@ def _delete_variable(call: _Call, groups: tuple[str, ...], _base: str) -> Respon
 
 
 _CONTAINER = r"/api/v4/(groups|projects)/([^/]+)/variables"
-_ROUTES: tuple[tuple[re.Pattern[str], dict[str, tuple[_Endpoint, tuple[str, ...] | None]]], ...] = (
-    (re.compile(r"/api/v4/personal_access_tokens/self"), {"GET": (_token_self, None)}),
-    (re.compile(r"/api/v4/personal_access_tokens/self/rotate"), {"POST": (_token_rotate, ROTATE_SCOPES)}),
+# (route kind, path, methods): the kind names the route in the server's request counts
+_ROUTES: tuple[tuple[str, re.Pattern[str], dict[str, tuple[_Endpoint, tuple[str, ...] | None]]], ...] = (
+    ("token", re.compile(r"/api/v4/personal_access_tokens/self"), {"GET": (_token_self, None)}),
     (
+        "token_rotate",
+        re.compile(r"/api/v4/personal_access_tokens/self/rotate"),
+        {"POST": (_token_rotate, ROTATE_SCOPES)},
+    ),
+    (
+        "variables",
         re.compile(_CONTAINER),
         {"GET": (_list_variables, READ_SCOPES), "POST": (_create_variable, WRITE_SCOPES)},
     ),
     (
+        "variable",
         re.compile(_CONTAINER + r"/([^/]+)"),
         {
             "GET": (_get_variable, READ_SCOPES),
@@ -146,10 +153,15 @@ _ROUTES: tuple[tuple[re.Pattern[str], dict[str, tuple[_Endpoint, tuple[str, ...]
     ),
 )
 
+def route_kind(path: str) -> str | None:
+    """Which route the path is (``"variables"``: a list or create, ``"variable"``: one
+    variable, ``"token"``, ``"token_rotate"``), None when it matches none."""
+    return next((kind for kind, pattern, _ in _ROUTES if pattern.fullmatch(path)), None)
+
 
 def _route(method: str, path: str) -> tuple[_Endpoint, tuple[str, ...] | None, tuple[str, ...]]:
     """The endpoint, the token scopes it accepts (None: any) and the path's captured parts."""
-    for pattern, methods in _ROUTES:
+    for _kind, pattern, methods in _ROUTES:
         match = pattern.fullmatch(path)
         if match:
             if method not in methods:
@@ -177,12 +189,18 @@ def _revoke_family(world: World, reused: Token) -> None:
         by_id[token_id].revoked = True
 
 
-def _authenticate(world: World, request: Request, scopes: tuple[str, ...] | None) -> Token:
+def presented_token(world: World, request: Request) -> Token | None:
+    """The token the request carries (``PRIVATE-TOKEN``, else ``Authorization: Bearer``),
+    whatever its state (expired, revoked); None when it carries none this server knows."""
     secret = request.headers.get("PRIVATE-TOKEN")
     authorization = request.headers.get("Authorization") or ""
     if not secret and authorization.startswith("Bearer "):
         secret = authorization.removeprefix("Bearer ").strip()
-    token = world.tokens.get(secret or "")
+    return world.tokens.get(secret or "")
+
+
+def _authenticate(world: World, request: Request, scopes: tuple[str, ...] | None) -> Token:
+    token = presented_token(world, request)
     if token is None:
         raise responses.unauthorized()
     if token.expired(world.today()):

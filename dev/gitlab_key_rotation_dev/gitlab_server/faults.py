@@ -73,6 +73,20 @@ def rate_limited(
     return {"status": 429, "body": body, "headers": headers}
 
 
+def late_write(*, after: float) -> dict[str, object]:
+    """Keyword arguments for ``inject`` that make GitLab apply a write late: the request is
+    held ``after`` seconds, then takes effect (against the state of that moment, on top of
+    whatever was written meanwhile), and only then is it answered. With ``after`` longer than
+    the client's read timeout the client has given up and gone on (retried, rolled back) before
+    the write lands; ``GitLabServer.wait_idle()`` waits for it to land.
+
+    ``server.inject(method="PUT", path=r"/variables/AWS_SECRET", **late_write(after=0.5))``
+    """
+    if after <= 0:
+        raise ValueError(f"after must be positive, got {after!r}")
+    return {"delay": after}
+
+
 @dataclass
 class LoggedRequest:
     """One request as the server saw it, logged when it arrived. Never a body, a value or a
@@ -84,3 +98,6 @@ class LoggedRequest:
     query: dict[str, str]  # decoded: {"filter[environment_scope]": "*"}
     faulted: bool  # answered (or delayed, or dropped) by an injected fault
     status: int | None = None  # None: no answer (yet): still delayed, or the connection was dropped
+    route: str | None = None  # "variables", "variable", "token", "token_rotate"; None: no route
+    token_id: int | None = None  # id of the token it carried (None: none this server knows)
+    throttled: bool = False  # refused with 429 by the server's rate limit

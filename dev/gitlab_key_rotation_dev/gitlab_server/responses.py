@@ -12,6 +12,7 @@ REVOKED_DESCRIPTION = "Token was revoked. You have to re-authorize from the user
 AMBIGUOUS_MESSAGE = "There are multiple variables with provided parameters. Please use 'filter[environment_scope]'"
 RATE_LIMIT_MESSAGE = "This endpoint has been requested too many times. Try again later."
 HIDDEN_MESSAGE = "Only new variables can be set as masked and hidden."
+VISIBILITY_MESSAGE = "The visibility setting cannot be changed for masked and hidden variables."
 _OAUTH_REALM = 'Bearer realm="Protected by OAuth 2.0"'
 
 

@@ -12,7 +12,8 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -24,6 +25,7 @@ import trustme
 from gitlab_key_rotation_dev.gitlab_server import api
 from gitlab_key_rotation_dev.gitlab_server.faults import Fault, LoggedRequest, first_claim
 from gitlab_key_rotation_dev.gitlab_server.model import ACCESS_LEVELS, Container, Group, Kind, Plan, Project, Token, User, Variable, World
+from gitlab_key_rotation_dev.gitlab_server.rate_limit import RateLimit
 from gitlab_key_rotation_dev.gitlab_server.responses import Response
 
 _LOGGED_QUERY_PARAMETERS = ("filter[environment_scope]", "page", "per_page")
@@ -58,7 +60,9 @@ class GitLabServer:
 
     Seeding and inspection methods work on the state directly (no HTTP, no validation, no
     faults); the records they return are copies. Every HTTP request is recorded in
-    ``requests`` (method, path, status; never a value or a token).
+    ``requests`` (method, path, route, token id, status; never a value or a token), which
+    ``request_counts``, ``requests_by_token`` and ``throttled`` count. ``limit_rate`` puts
+    GitLab's per-token rate limit in front of the API.
     """
 
     def __init__(self, *, tls: bool = False):
@@ -67,6 +71,9 @@ class GitLabServer:
         self._lock = threading.RLock()
         self._faults: list[Fault] = []
         self._log: list[LoggedRequest] = []
+        self._rate_limit: RateLimit | None = None
+        self._in_flight = 0  # requests received whose effect (and answer) is still to come
+        self._idle = threading.Condition(self._lock)
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._tempdir: str | None = None
@@ -300,11 +307,13 @@ class GitLabServer:
           timeout);
         - then it drops the connection without an answer (``disconnect=True``), or answers
           ``status`` with ``body`` (dict/list: JSON, str: text/plain, bytes: text/html, None:
-          GitLab's usual body for that status) and ``headers``; with ``status=None`` it gives
-          the real answer, late.
+          GitLab's usual body for that status) and ``headers``; with ``status=None`` the
+          request is handled only now (a write takes effect after the delay, on top of what
+          was written meanwhile: a late write, see ``late_write()``) and gets its real answer.
 
         When several rules fire on one request the oldest wins. ``rate_limited()`` in
-        ``faults`` builds GitLab's 429s. Returns the rule; its ``fired`` counts its answers.
+        ``faults`` builds GitLab's 429s. A request refused by ``limit_rate`` never reaches the
+        rules (it is not counted by them). Returns the rule; its ``fired`` counts its answers.
         """
         if nth < 1 or (times is not None and times < 1):
             raise ValueError(f"nth and times must be at least 1, got nth={nth} times={times}")
@@ -332,15 +341,61 @@ class GitLabServer:
         with self._lock:
             self._faults.clear()
 
+    def limit_rate(
+        self, per_minute: int | None, *, plain_text: bool = False, clock: Callable[[], float] = time.time
+    ) -> None:
+        """Refuse a token's requests beyond ``per_minute`` in a minute with 429 (None: no
+        limit, the default), in fixed windows of 60 s per token as GitLab's Rack::Attack
+        throttle does (see ``RateLimit``): GitLab's JSON answer with ``Retry-After`` and
+        ``RateLimit-Reset``, or with ``plain_text=True`` the bare ``Retry later`` without them.
+        Requests without a token this server knows are not limited. ``clock`` (epoch seconds)
+        lets a test step from one window to the next. Setting a limit starts its counters at
+        zero; the refusals are counted in ``throttled``."""
+        with self._lock:
+            self._rate_limit = None if per_minute is None else RateLimit(per_minute, plain_text=plain_text, clock=clock)
+
     @property
     def requests(self) -> list[LoggedRequest]:
         """Every request received so far, in arrival order (copies)."""
         with self._lock:
             return [dataclasses.replace(entry, query=dict(entry.query)) for entry in self._log]
 
+    def request_counts(self, token: str | None = None) -> Counter[tuple[str, str | None]]:
+        """Requests received so far by (method, route kind), e.g. ``("PUT", "variable")``;
+        only those carrying ``token`` when given. Route kinds: ``"variables"`` (a list or a
+        create), ``"variable"`` (one variable), ``"token"``, ``"token_rotate"``, None (no route).
+        Throttled requests count too (GitLab counts them against the limit)."""
+        with self._lock:
+            if token is not None and token not in self._world.tokens:
+                raise LookupError("no such token on this server")
+            token_id = self._world.tokens[token].id if token is not None else None
+            return Counter(
+                (entry.method, entry.route) for entry in self._log if token is None or entry.token_id == token_id
+            )
+
+    def requests_by_token(self) -> Counter[int | None]:
+        """Requests received so far per token id (``token(secret).id``; None: no token this
+        server knows). A token rotated during a run is a new token with its own count."""
+        with self._lock:
+            return Counter(entry.token_id for entry in self._log)
+
+    @property
+    def throttled(self) -> int:
+        """How many 429s the rate limit (``limit_rate``) has sent since the log was cleared."""
+        with self._lock:
+            return sum(entry.throttled for entry in self._log)
+
     def clear_log(self) -> None:
+        """Forget the requests received so far (and so their counts, ``throttled`` too)."""
         with self._lock:
             self._log.clear()
+
+    def wait_idle(self, timeout: float = 30.0) -> None:
+        """Wait until every request received has been handled, those held by a ``delay``
+        (a late write) included; ``TimeoutError`` if that takes longer than ``timeout``."""
+        with self._idle:
+            if not self._idle.wait_for(lambda: self._in_flight == 0, timeout):
+                raise TimeoutError(f"{self._in_flight} request(s) still in flight after {timeout} s")
 
     # internals --------------------------------------------------------------------------
 
@@ -383,14 +438,33 @@ class GitLabServer:
             k: v[0] for k, v in parse_qs(request.query, keep_blank_values=True).items() if k in _LOGGED_QUERY_PARAMETERS
         }
         with self._lock:
-            fault = first_claim(self._faults, request.method, request.path)
-            entry = LoggedRequest(request.method, request.path, query, faulted=fault is not None)
+            token = api.presented_token(self._world, request)
+            entry = LoggedRequest(
+                request.method,
+                request.path,
+                query,
+                faulted=False,
+                route=api.route_kind(request.path),
+                token_id=token.id if token else None,
+            )
             self._log.append(entry)
+            refusal = self._rate_limit.refusal(token.id) if self._rate_limit and token else None
+            if refusal is not None:
+                entry.throttled = True
+                entry.status = refusal.status
+                return refusal
+            fault = first_claim(self._faults, request.method, request.path)
+            entry.faulted = fault is not None
             answer = api.handle(self._world, request, self._base_url) if fault is None or fault.after_effect else None
-        if fault is not None:
-            answer = self._faulted_answer(fault, request, answer)
-        with self._lock:
-            entry.status = answer.status if answer else None
+            self._in_flight += 1
+        try:
+            if fault is not None:
+                answer = self._faulted_answer(fault, request, answer)
+        finally:
+            with self._idle:
+                entry.status = answer.status if answer else None
+                self._in_flight -= 1
+                self._idle.notify_all()
         return answer
 
     def _faulted_answer(self, fault: Fault, request: api.Request, real: Response | None) -> Response | None:

@@ -90,9 +90,13 @@ def update(
         variable = find(container, key, scope)
     if variable is None:
         raise responses.not_found(_not_found_name(container))
-    hidden = attrs.pop("masked_and_hidden", variable.hidden)
-    if hidden != variable.hidden or (variable.hidden and attrs.get("masked") is False):
+    # Hidden is set at creation or never: a PUT asking for it (even on a hidden variable), or
+    # to undo it, is refused. A hidden variable's value may change; its masking may not.
+    hidden = attrs.pop("masked_and_hidden", None)
+    if hidden is True or (hidden is False and variable.hidden):
         raise responses.validation_failed({"base": [responses.HIDDEN_MESSAGE]})
+    if variable.hidden and attrs.get("masked") is False:
+        raise responses.validation_failed({"base": [responses.VISIBILITY_MESSAGE]})
     changed = dataclasses.replace(variable, **attrs)
     _validate(changed, container, previous=variable)
     container.variables[container.variables.index(variable)] = changed
