@@ -16,6 +16,9 @@ from collections import deque
 from collections.abc import Callable
 
 WINDOW_SECONDS = 60.0
+# A wait shorter than this is none: a clock that counts whole microseconds (``datetime``) may wake
+# a fraction of one early, and waiting for that fraction would never end.
+RESOLUTION = 1e-6
 
 
 class RateBudget:
@@ -70,7 +73,7 @@ class RateBudget:
         waited = 0.0
         while True:
             delay = self.delay_for(1)
-            if delay <= 0:
+            if delay < RESOLUTION:
                 break
             self._sleep(delay)
             waited += delay

@@ -148,3 +148,15 @@ def test_the_budget_is_a_whole_number_of_at_least_one(time_, bad):
 def test_the_window_is_positive(time_):
     with pytest.raises(ValueError, match="window must be a positive number of seconds"):
         budget(time_, 1, window=0)
+
+
+def test_a_clock_that_wakes_a_fraction_of_a_microsecond_early_does_not_keep_it_waiting(time_):
+    def sleep_in_whole_microseconds(seconds: float) -> None:
+        time_.slept.append(seconds)
+        time_.now += int(seconds * 1e6) / 1e6  # rounded down, as a datetime clock may
+
+    paced = RateBudget(1, clock=time_.clock, sleep=sleep_in_whole_microseconds)
+    paced.take()
+    paced.pause_for(0.7234564)
+    paced.take()
+    assert len(time_.slept) == 1
