@@ -13,9 +13,10 @@ from moto import mock_aws
 
 from gitlab_key_rotation.lambda_src.rotation.composition import real_ports
 from gitlab_key_rotation.lambda_src.rotation.gitlab_client import GitLabClient
-from gitlab_key_rotation.lambda_src.rotation.settings import RotationSettings
+from gitlab_key_rotation.lambda_src.rotation.ports import GitLabError
+from gitlab_key_rotation.lambda_src.rotation.settings import GitLabTarget, RotationSettings
 from gitlab_key_rotation_dev.clock import FakeClock
-from gitlab_key_rotation_dev.gitlab_server import GitLabServer, rate_limited
+from gitlab_key_rotation_dev.gitlab_server import MAINTAINER, GitLabServer, rate_limited
 from tests.lambda_settings import state_secret_env, task_root
 
 TODAY = date(2030, 6, 15)
@@ -111,6 +112,93 @@ def test_a_bad_budget_is_refused(gitlab, token, bad):
     with pytest.raises(ValueError, match="max_requests_per_minute must be a whole number >= 1"):
         GitLabClient(gitlab.url, token, max_requests_per_minute=bad)
 
+
+
+# against the server's rate limit (GitLab's fixed 60 s windows per token, on the same fake clock) --
+
+PER_MINUTE = 10
+APP = GitLabTarget("project", "platform/app")
+SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+
+
+@pytest.fixture
+def limited(gitlab, clock):
+    """The server limits each token to PER_MINUTE requests a minute; ``limit(plain_text, at=)``
+    starts the clock ``at`` seconds into a window (the fake clock starts on a minute)."""
+    gitlab.add_group("platform")
+    gitlab.add_member(gitlab.add_project("platform/app"), "bot", MAINTAINER)
+
+    def limit(*, plain_text: bool, at: float = 0.0) -> None:
+        clock.advance(seconds=at)
+        gitlab.limit_rate(PER_MINUTE, plain_text=plain_text, clock=lambda: clock.now().timestamp())
+
+    return limit
+
+
+def work(client: GitLabClient, writes: int) -> None:
+    """A rotation's kind of traffic: the token's details, then writes (3 requests each: the
+    read, the create or update, the read-back)."""
+    client.token_info()
+    for i in range(writes):
+        client.put_variable(APP, f"KEY_{i % 4}", f"{SECRET}{i}")
+
+
+@pytest.mark.parametrize("plain_text", [False, True], ids=["json-retry-after", "plain-text"])
+@pytest.mark.parametrize("at", [0.0, 37.5, 59.9])
+def test_under_a_budget_of_the_servers_limit_nothing_is_refused(gitlab, make_client, limited, clock, plain_text, at):
+    limited(plain_text=plain_text, at=at)
+    client = make_client(max_requests_per_minute=PER_MINUTE)
+    work(client, writes=15)  # 46 requests: 5 minutes' worth
+    assert (gitlab.throttled, len(gitlab.requests), client.requests_sent) == (0, 46, 46)
+    assert len(clock.slept) == 4  # a wait at each full window: 10, 10, 10, 10, 6
+
+
+def test_without_a_budget_gitlabs_429_is_met_and_waited_out(gitlab, make_client, limited, clock):
+    """Each full window costs two 429s: the first says 60 s, capped at max_wait (30), the
+    second the 30 s left."""
+    limited(plain_text=False)
+    client = make_client(max_wait=30.0)
+    work(client, writes=15)
+    assert (gitlab.throttled, len(gitlab.requests), client.requests_sent) == (8, 54, 54)
+    assert clock.slept == [30.0, 30.0] * 4
+    assert client.get_variable(APP, "KEY_2") == f"{SECRET}14"
+
+
+def test_without_a_budget_a_bare_429_is_backed_off_until_the_window_turns(gitlab, make_client, limited, clock):
+    """GitLab's plain-text 429 says nothing about when: the client's own backoff (0.5, 1, 2, 4 s
+    and jitter) gets through only if the window ends within it, here 5 s after the burst."""
+    limited(plain_text=True, at=55.0)
+    client = make_client()
+    work(client, writes=4)  # 13 requests: the 11th meets the limit
+    assert 3 <= gitlab.throttled <= 4
+    assert len(gitlab.requests) == client.requests_sent == 13 + gitlab.throttled
+
+
+def test_without_a_budget_a_bare_429_early_in_a_window_outlasts_the_retries(gitlab, make_client, limited):
+    """The same burst at a window's start: the backoff (at most 9.5 s) ends long before the
+    window, so the call fails; under the budget the same work meets no 429 at all (above)."""
+    limited(plain_text=True)
+    client = make_client()
+    with pytest.raises(GitLabError, match=r"still rate-limits after 4 retries \(429\); re-run later"):
+        work(client, writes=4)
+    assert gitlab.throttled == 5
+
+
+def test_a_429_despite_the_budget_holds_back_the_requests_after_it(gitlab, make_client, limited, clock):
+    """Another client spent 4 of the token's 10 in this minute: the budgeted client meets
+    GitLab's limit once, waits what it asks, and goes on in the next window, still within its
+    own 10 in any 60 s."""
+    limited(plain_text=False, at=35.0)
+    other = make_client()
+    for _ in range(4):
+        other.token_info()
+    client = make_client(max_requests_per_minute=PER_MINUTE)
+    work(client, writes=4)  # 13 requests: 6 fit in this window, the 7th is refused
+    assert (gitlab.throttled, client.requests_sent) == (1, 14)
+    # Retry-After: the window's 25 s left, slept as the budget's pause; then 3 more fit until
+    # its 7 sends at :35 leave its own window at :95
+    assert clock.slept == [25.0, 35.0]
+    assert client.budget.waited == 60.0
 
 # the Lambda's wiring -------------------------------------------------------------------------
 
