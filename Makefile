@@ -8,7 +8,7 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 # silences only that end-of-life banner, on Node 20 only (the README's Quickstart says so).
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: install test demo synth diff snapshot bench bench-organization fault-matrix
+.PHONY: install test demo synth diff snapshot bench bench-organization bench-pacing fault-matrix
 
 install: $(VENV)/.installed node_modules/.installed
 
@@ -48,6 +48,11 @@ bench: install
 # The revocation in organization mode: 20 accounts x 250 members at 50 ms per IAM call (a few minutes).
 bench-organization: install
 	$(PY) -m gitlab_key_rotation_dev.benchmarks.organization $(ARGS)
+
+# The GitLab client with and without its rate budget against gitlab.com Free's 100 requests a
+# minute, both 429 forms, on a fake clock (seconds).
+bench-pacing: install
+	$(PY) -m gitlab_key_rotation_dev.benchmarks.gitlab_pacing $(ARGS)
 
 # The rotation's fault matrix: every external call of a clean rotation (IAM, STS, Secrets Manager,
 # SNS, each GitLab request) broken at the wire in every mode, then clean re-runs (about a minute;
