@@ -23,9 +23,10 @@ import traceback
 
 import pytest
 
+from gitlab_key_rotation_dev.log_records import fields
+
 GITLAB_TOKEN = re.compile(r"glpat-[A-Za-z0-9_\-]{8,}")
 _MIN_SECRET_LENGTH = 16  # shorter values would match by accident
-_STANDARD_ATTRIBUTES = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
 
 _registered: set[str] = set()
 _created_this_test: set[str] = set()
@@ -57,7 +58,7 @@ def render(record: logging.LogRecord) -> str:
         parts = [record.getMessage()]
     except Exception:  # a bad format string still leaves its parts readable
         parts = [str(record.msg), repr(record.args)]
-    parts += [f"{name}={value!r}" for name, value in vars(record).items() if name not in _STANDARD_ATTRIBUTES]
+    parts += [f"{name}={value!r}" for name, value in fields(record).items()]
     if record.exc_info and record.exc_info[1] is not None:
         parts.append("".join(traceback.format_exception(*record.exc_info)))
     if record.exc_text:

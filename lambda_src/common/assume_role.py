@@ -33,6 +33,8 @@ from botocore.config import Config
 from botocore.credentials import RefreshableCredentials
 from botocore.exceptions import BotoCoreError, ClientError
 
+from .errors import OperatorError
+
 SESSION_SECONDS = 900  # STS's shortest session
 REFRESH_BEFORE_SECONDS = 300  # botocore refreshes from 5 minutes before expiry ...
 MUST_REFRESH_BEFORE_SECONDS = 120  # ... and every caller waits for the refresh from 2 minutes before
@@ -42,7 +44,7 @@ _ACCOUNT = re.compile(r"\A\d{12}\Z")
 STS_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=10)
 
 
-class AccountAccessError(Exception):
+class AccountAccessError(OperatorError):
     """The member role of an account could not be assumed; the message names account and role."""
 
 

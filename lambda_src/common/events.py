@@ -23,6 +23,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from .errors import OperatorError
+
 ENVELOPE: Mapping[str, type] = {
     "version": str,
     "id": str,
@@ -41,7 +43,7 @@ NAMES_LIMIT = 10  # unknown field names quoted in an error
 _KINDS = {bool: "true or false", str: "a non-empty string", list: "a list of strings", dict: "an object"}
 
 
-class EventError(ValueError):
+class EventError(OperatorError, ValueError):
     """The event is not one the handler fully understands; nothing was done."""
 
 

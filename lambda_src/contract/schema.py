@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Literal, Mapping, Sequence, Union
 
+from ..common.errors import OperatorError
 from .rules import Invalid, Optional, Rule
 
 Naming = Literal["key", "prop", "name"]
@@ -22,7 +23,7 @@ REQUIRED: Any = type("Required", (), {"__repr__": lambda self: "required"})()
 SAME: Any = type("Same", (), {"__repr__": lambda self: "same as name"})()
 
 
-class SettingsError(ValueError):
+class SettingsError(OperatorError, ValueError):
     """Settings that cannot work: one line per problem, each naming the key, the value and what is allowed."""
 
     def __init__(self, problems: Sequence[str]):

@@ -3,7 +3,7 @@
 The accounts are the listed ones, or, with ``accounts`` = ``organization``, every ACTIVE
 account of the organization (or of ``organizational_unit_ids``, nested OUs included) minus
 ``exclude_accounts``, listed afresh at each run. ``account_workers`` accounts are handled at once,
-each by ``revocation.logic.revoke_developer_keys`` with its own IAM (the account's member role) and
+each by ``revocation.run.run_revocation`` with its own IAM (the account's member role) and
 its own ``MAX_WORKERS`` users at once. An account whose role cannot be assumed, or whose run fails
 as a whole, is an error naming the account; the other accounts go on.
 """
@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from ..common.assume_role import AccountAccessError
-from .iam_port import Iam
-from .logic import Failure, RunReport, revoke_developer_keys
+from ..common.errors import describe
+from .ports import Iam
+from .run import Failure, RevocationReport, run_revocation
 from .report import LIST_LIMIT, summary
 from .settings import RevocationSettings
 
@@ -41,7 +41,7 @@ class AccountRun:
     """One account's run: its report, or why the account could not be handled at all."""
 
     account: str
-    report: RunReport | None
+    report: RevocationReport | None
     error: str | None
     duration_seconds: float
 
@@ -72,14 +72,14 @@ def revoke_in_accounts(
     try:
         accounts = accounts_to_revoke(settings, organization)
     except Exception as exc:  # nothing to revoke without the list; the run reports it
-        return AccountsRun((), Failure("organization", f"cannot list the organization's accounts: {_describe(exc)}"))
+        return AccountsRun((), Failure("organization", f"cannot list the organization's accounts: {describe(exc)}"))
 
     def one(account: str) -> AccountRun:
         started = time.monotonic()
         try:
-            report = revoke_developer_keys(settings, iam_for(account), now)
+            report = run_revocation(settings, iam_for(account), now)
         except Exception as exc:  # this account is an error; the others go on
-            return AccountRun(account, None, _describe(exc), time.monotonic() - started)
+            return AccountRun(account, None, describe(exc), time.monotonic() - started)
         return AccountRun(account, report, None, time.monotonic() - started)
 
     workers = max(1, min(settings.account_workers, len(accounts)))
@@ -142,7 +142,3 @@ def total_summary(
             for entry in summaries[:LIST_LIMIT]
         ],
     }
-
-
-def _describe(exc: Exception) -> str:
-    return str(exc) if isinstance(exc, AccountAccessError) else f"{type(exc).__name__}: {exc}"

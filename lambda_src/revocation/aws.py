@@ -21,7 +21,8 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from .iam_port import AccessKey, IncompleteListing, NoSuchEntity
+from ..common.keys import AccessKey
+from .ports import IncompleteListing, NoSuchEntity
 
 RETRY_ATTEMPTS = 10  # the first call and up to nine retries; throttling backoff grows to 20 s
 GROUP_PAGE_SIZE = 1000  # GetGroup's largest page: 5,000 members cost 5 calls, not 50
@@ -42,7 +43,7 @@ def iam_client(max_workers: int, session: boto3.session.Session | None = None, r
 
 
 class Boto3Iam:
-    """``revocation.iam_port.Iam`` over a boto3 IAM client."""
+    """``revocation.ports.Iam`` over a boto3 IAM client."""
 
     def __init__(self, client):
         self._client = client
@@ -55,7 +56,7 @@ class Boto3Iam:
     def access_keys(self, user: str) -> list[AccessKey]:
         with _no_such_entity():
             return [
-                AccessKey(key_id=meta["AccessKeyId"], status=meta["Status"], created=meta["CreateDate"])
+                AccessKey(id=meta["AccessKeyId"], status=meta["Status"], created=meta["CreateDate"])
                 for meta in _all_pages(self._client.list_access_keys, "AccessKeyMetadata", UserName=user)
             ]
 

@@ -9,19 +9,19 @@ from datetime import datetime, timezone
 import boto3
 
 from ..common.assume_role import MemberSessions
+from ..common.summary import log_summary
 from .accounts import account_summaries, revoke_in_accounts, total_summary
 from .aws import Boto3Iam, iam_client, publish_failure
-from .logic import revoke_developer_keys
 from .organization import CLIENT_CONFIG as ORGANIZATIONS_CONFIG
 from .organization import Boto3Organization
 from .report import summary
+from .run import run_revocation
 from .settings import RevocationSettings
 
-_log = logging.getLogger(__name__)
-_log.setLevel(logging.INFO)
+_log = logging.getLogger(__name__)  # at the level of the package's logger (``common.summary``)
 
 
-def run(settings: RevocationSettings, run_id: str = "") -> dict[str, object]:
+def revoke(settings: RevocationSettings, run_id: str = "") -> dict[str, object]:
     """Revoke, summarise, and publish the summary to the topic (if any) when something failed.
 
     ``notification`` in the result says whether the failure message was sent. With
@@ -32,7 +32,7 @@ def run(settings: RevocationSettings, run_id: str = "") -> dict[str, object]:
     now = datetime.now(timezone.utc)
     if settings.accounts is None:
         iam = Boto3Iam(iam_client(settings.max_workers))
-        result = summary(revoke_developer_keys(settings, iam, now=now), time.monotonic() - started)
+        result = summary(run_revocation(settings, iam, now=now), time.monotonic() - started)
     else:
         result = _run_in_accounts(settings, run_id, now, started)
     result["notification"] = _notify(settings, result)
@@ -54,8 +54,7 @@ def _run_in_accounts(settings: RevocationSettings, run_id: str, now: datetime, s
     )
     summaries = account_summaries(accounts_run)
     for entry in summaries:
-        level = logging.ERROR if entry["error_count"] else logging.INFO
-        _log.log(level, "revocation account summary", extra=entry)
+        log_summary(_log, "revocation account summary", entry, ok=not entry["error_count"])
     return total_summary(settings, summaries, accounts_run.listing_failure, time.monotonic() - started)
 
 

@@ -5,8 +5,9 @@ only reports. A dry run asked for in the settings (``dry_run`` of settings.json)
 Any other field or type is refused (``common.events.EventError``) before the settings are read or
 IAM is called: a typo of ``dry_run`` never becomes a real run.
 
-Logs ONE summary line, ``revocation summary``, whose fields (with the function's JSON log
-format) are those of ``revocation.report.summary`` plus ``notification``; returns the same dict.
+Logs ONE summary line, ``revocation summary`` (``common.summary``), whose fields (top-level in the
+function's JSON log format) are those of ``revocation.report.summary`` plus ``notification``;
+returns the same dict.
 With ``accounts`` (settings.json) each account first logs its own ``revocation account summary`` line and
 the summary is the run's total (``revocation.accounts.total_summary``).
 Raises ``RevocationFailed`` after logging when anything failed, so that the errors alarm fires.
@@ -17,7 +18,6 @@ Before the summary, the run's metrics go to stdout in the embedded metric format
 
 from __future__ import annotations
 
-import logging
 import os
 import uuid
 from dataclasses import replace
@@ -25,15 +25,18 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..common import metrics
+from ..common.errors import OperatorError
 from ..common.events import parse_event
-from .composition import run
+from ..common.summary import handler_logger, log_summary
+from .composition import revoke
 from .settings import RevocationSettings
 
-_log = logging.getLogger(__name__)
-_log.setLevel(logging.INFO)  # the summary line is the product's output: never filtered away
+_log = handler_logger(__name__)
+
+SUMMARY_MESSAGE = "revocation summary"
 
 
-class RevocationFailed(Exception):
+class RevocationFailed(OperatorError):
     """The run finished with errors; the summary log line lists them."""
 
 
@@ -47,7 +50,7 @@ def handler(event: Any, context: Any) -> dict[str, object]:
         settings = RevocationSettings.load(os.environ)
         if request.options.get("dry_run"):
             settings = replace(settings, dry_run=True)
-        result = run(settings, run_id=getattr(context, "aws_request_id", None) or str(uuid.uuid4()))
+        result = revoke(settings, run_id=getattr(context, "aws_request_id", None) or str(uuid.uuid4()))
     except Exception:
         _emit([metrics.Metric("RunSucceeded", 0), metrics.Metric("RunFailed", 1), metrics.Metric("Errors", 1)], started)
         raise
@@ -62,12 +65,12 @@ def handler(event: Any, context: Any) -> dict[str, object]:
         ],
         started,
     )
-    _log.log(logging.ERROR if failed else logging.INFO, "revocation summary", extra=result)
+    log_summary(_log, SUMMARY_MESSAGE, result, ok=not failed)
     if failed:
         first = result["errors"][0]
         raise RevocationFailed(
             f"developer key revocation finished with {result['error_count']} error(s); first: "
-            f"{first['subject']}: {first['error']}; see the 'revocation summary' log line"
+            f"{first['subject']}: {first['error']}; see the '{SUMMARY_MESSAGE}' log line"
         )
     return result
 

@@ -10,12 +10,12 @@ from __future__ import annotations
 from collections import Counter
 from typing import get_args
 
-from .logic import RunReport, SkipReason
+from .run import RevocationReport, SkipReason
 
 LIST_LIMIT = 100
 
 
-def summary(report: RunReport, duration_seconds: float) -> dict[str, object]:
+def summary(report: RevocationReport, duration_seconds: float) -> dict[str, object]:
     keys = [key for user in report.users for key in user.keys]
     results = Counter(key.result for key in keys)
     skipped = {

@@ -1,17 +1,14 @@
-"""The rotation's own errors. Every message names what is wrong and what to do, and none carries a
-secret: key ids and ARNs only."""
+"""The rotation's own errors (``common.errors.OperatorError``s). Every message names what is wrong
+and what to do, and none carries a secret: key ids and ARNs only."""
 
 from __future__ import annotations
 
+from ..common.errors import OperatorError
+from ..common.errors import describe as describe  # the rotation's modules take it from here
 
-class RotationError(Exception):
+
+class RotationError(OperatorError):
     """Base class: a run (or one user's part of it) failed with a message fit for the operator."""
-
-
-def describe(error: Exception) -> str:
-    """The text a report gives for ``error``: a ``RotationError``'s message is written for the
-    operator; any other error is named by its type as well."""
-    return str(error) if isinstance(error, RotationError) else f"{type(error).__name__}: {error}"
 
 
 class UserNotFoundError(RotationError):

@@ -1,5 +1,5 @@
-"""The rotation Lambda's entry point: settings (settings.json and environment) and event in, one JSON
-summary line out.
+"""The rotation Lambda's entry point: settings (settings.json and environment) and event in, one
+summary line out (``rotation summary``, its fields top-level: ``common.summary``).
 
 It raises when anything failed, so the Lambda's Errors metric (and its alarm) fires. The summary
 holds user names, actions with key ids, targets and times: never a secret. Before it, the run's
@@ -10,21 +10,22 @@ and ``Function`` alone, whose Maximum is the oldest key of any user).
 
 from __future__ import annotations
 
-import json
-import logging
 import os
 import uuid
 from datetime import UTC, datetime
 
 from ..common import metrics
+from ..common.events import EventError
+from ..common.summary import handler_logger, log_summary
 from .errors import RotationError
-from .request import BadEventError, parse_event
+from .request import parse_event
 from .settings import RotationSettings, SettingsError
 from .composition import rotate
 
-logger = logging.getLogger(__package__)
+logger = handler_logger(__name__)
 
-SUMMARY_EVENT = "rotation_summary"
+SUMMARY_MESSAGE = "rotation summary"
+SUMMARY_EVENT = "rotation_summary"  # the summary's ``event`` field
 
 
 class RotationRunFailed(RotationError):
@@ -32,18 +33,17 @@ class RotationRunFailed(RotationError):
 
 
 def handler(event: object, context: object) -> dict:
-    if logger.level == logging.NOTSET:
-        logger.setLevel(logging.INFO)
     run_id = getattr(context, "aws_request_id", None) or str(uuid.uuid4())
     started = datetime.now(UTC)
     try:
         settings = RotationSettings.load(os.environ)
         request = parse_event(event, run_id, settings.dry_run)
-    except (SettingsError, BadEventError) as exc:
+    except (SettingsError, EventError) as exc:
         _emit_run_metrics(
             [metrics.Metric("RunSucceeded", 0), metrics.Metric("RunFailed", 1), metrics.Metric("Errors", 1)], started
         )
-        _log_summary({"event": SUMMARY_EVENT, "run_id": run_id, "ok": False, "error": str(exc)})
+        refused = {"event": SUMMARY_EVENT, "run_id": run_id, "ok": False, "error": str(exc)}
+        log_summary(logger, SUMMARY_MESSAGE, refused, ok=False)
         raise
     report = rotate(settings, request)
     _emit_run_metrics(report.metrics(), started)
@@ -56,7 +56,7 @@ def handler(event: object, context: object) -> dict:
                 dimension_sets=[[metrics.FUNCTION_DIMENSION, "IamUser"], [metrics.FUNCTION_DIMENSION]],
             )
     summary = report.as_json()
-    _log_summary(summary)
+    log_summary(logger, SUMMARY_MESSAGE, summary, ok=summary["ok"])
     if report.failed:
         raise RotationRunFailed(report.failure_summary())
     return summary
@@ -65,8 +65,3 @@ def handler(event: object, context: object) -> dict:
 def _emit_run_metrics(run_metrics: list[metrics.Metric], started: datetime) -> None:
     """Stamped with the run's start, so a run lands in the time bucket of its schedule."""
     metrics.emit(run_metrics, {metrics.FUNCTION_DIMENSION: metrics.function_name(os.environ)}, started)
-
-
-def _log_summary(summary: dict) -> None:
-    level = logging.INFO if summary["ok"] else logging.ERROR
-    logger.log(level, json.dumps(summary, sort_keys=True), extra={"event": SUMMARY_EVENT, "ok": summary["ok"]})

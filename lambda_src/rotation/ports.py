@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Literal, Protocol
+from typing import Protocol
 
+from ..common.keys import AccessKey, KeyStatus
 from .settings import GitLabTarget
 from .state import CurrentRecord, LockRecord, PendingRecord, StoredState
 from .token_secret import TokenRotation
@@ -87,18 +88,6 @@ class GitLab(Protocol):
 
     def delete_variable(self, target: GitLabTarget, key: str) -> None:
         """Delete ``key`` at the target's scope; a variable that is already gone is not an error."""
-
-
-KeyStatus = Literal["Active", "Inactive"]
-
-
-@dataclass(frozen=True)
-class AccessKey:
-    """An IAM access key as ``ListAccessKeys`` shows it (no secret)."""
-
-    id: str
-    status: KeyStatus
-    created: datetime
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ manual invocation's JSON object may set these options:
 ``dry_run``   ``true``: report the plan and change nothing
 ``iam_user``  only reconcile this one of the configured users
 
-Any other field, or a wrong type, is refused before anything runs.
+Any other field, or a wrong type, is refused (``common.events.EventError``) before anything runs.
 
 ``event_id`` deduplicates: EventBridge may deliver one event twice and Lambda retries an async
 invocation with the same request id, so a forced rotation records the id of the event that
@@ -17,15 +17,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..common.events import EventError
 from ..common.events import parse_event as parse_strictly
-from .errors import RotationError
 
 OPTIONS = {"force": bool, "dry_run": bool, "iam_user": str}
-
-
-class BadEventError(RotationError):
-    """The event is not something this Lambda understands."""
 
 
 @dataclass(frozen=True)
@@ -38,10 +32,7 @@ class RunRequest:
 
 
 def parse_event(event: object, run_id: str, dry_run_setting: bool = False) -> RunRequest:
-    try:
-        parsed = parse_strictly(event, OPTIONS)
-    except EventError as exc:
-        raise BadEventError(str(exc)) from None
+    parsed = parse_strictly(event, OPTIONS)
     options = parsed.options
     return RunRequest(
         run_id=run_id,

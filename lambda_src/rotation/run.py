@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from ..common.events import EventError
 from ..common.metrics import Metric
 from .errors import describe
 from .ports import GitLab
@@ -21,7 +22,7 @@ from .plan import Policy
 from .ports import Clock, IamKeys, Notifier, Sleep, StateStore, StsVerifier, TokenStore, UserPorts
 from .preflight import TokenCheck, check_token, check_users, watch_token_expiry
 from .reconcile import Reconciler, UserReport
-from .request import BadEventError, RunRequest
+from .request import RunRequest
 from .settings import RotatedUser, RotationSettings
 from .verification import VerificationPolicy
 
@@ -151,7 +152,7 @@ def _selected_users(settings: RotationSettings, request: RunRequest) -> tuple[Ro
     chosen = tuple(u for u in settings.users if u.iam_user == request.iam_user)
     if not chosen:
         configured = ", ".join(u.iam_user for u in settings.users)
-        raise BadEventError(
+        raise EventError(
             f"the event's iam_user {request.iam_user!r} is not a configured user; configured: {configured}"
         )
     return chosen

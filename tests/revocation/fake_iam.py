@@ -1,4 +1,4 @@
-"""An in-memory IAM implementing ``revocation.iam_port.Iam``, for the domain tests.
+"""An in-memory IAM implementing ``revocation.ports.Iam``, for the domain tests.
 
 Thread-safe like the real adapter. It records every call, can hold each call for ``delay``
 seconds (to observe concurrency), and raises an injected error for one (operation, subject).
@@ -11,7 +11,8 @@ import time
 from dataclasses import replace
 from datetime import datetime, timezone
 
-from gitlab_key_rotation.lambda_src.revocation.iam_port import AccessKey, NoSuchEntity
+from gitlab_key_rotation.lambda_src.common.keys import AccessKey
+from gitlab_key_rotation.lambda_src.revocation.ports import NoSuchEntity
 
 NOW = datetime(2025, 6, 6, 23, 55, tzinfo=timezone.utc)
 LONG_AGO = datetime(2025, 1, 1, tzinfo=timezone.utc)

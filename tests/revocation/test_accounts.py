@@ -183,7 +183,7 @@ def test_bad_account_settings_are_refused(tmp_path, document: dict, env: dict, m
 
 
 def test_the_composition_revokes_in_the_organizations_accounts_through_their_roles(monkeypatch) -> None:
-    from gitlab_key_rotation.lambda_src.revocation.composition import run
+    from gitlab_key_rotation.lambda_src.revocation.composition import revoke
     from gitlab_key_rotation_dev.member_accounts import account_clients
 
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
@@ -201,7 +201,7 @@ def test_the_composition_revokes_in_the_organizations_accounts_through_their_rol
         iam.create_access_key(UserName="alice")
         master = organizations.describe_organization()["Organization"]["MasterAccountId"]
 
-        result = run(settings(accounts="organization", exclude_accounts=(master,)), run_id="run-7")
+        result = revoke(settings(accounts="organization", exclude_accounts=(master,)), run_id="run-7")
 
         assert iam.list_access_keys(UserName="alice")["AccessKeyMetadata"] == []
         assert (result["account_count"], result["keys_deleted"], result["error_count"]) == (1, 1, 0)

@@ -10,7 +10,7 @@ from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
 from gitlab_key_rotation.lambda_src.revocation.aws import GROUP_PAGE_SIZE, Boto3Iam, iam_client
-from gitlab_key_rotation.lambda_src.revocation.iam_port import IncompleteListing, NoSuchEntity
+from gitlab_key_rotation.lambda_src.revocation.ports import IncompleteListing, NoSuchEntity
 from tests.revocation.iam_seed import key_statuses, seed_user
 
 CREATED = datetime(2025, 1, 1, tzinfo=timezone.utc)
@@ -24,7 +24,7 @@ def test_reads_members_keys_and_tags(aws):
     adapter = Boto3Iam(iam_client(max_workers=4))
 
     assert adapter.group_members("developers") == ["alice", "bob"]
-    keys = {key.key_id: key for key in adapter.access_keys("alice")}
+    keys = {key.id: key for key in adapter.access_keys("alice")}
     assert {key_id: key.status for key_id, key in keys.items()} == {
         alice_keys[0]["AccessKeyId"]: "Active",
         alice_keys[1]["AccessKeyId"]: "Inactive",

@@ -14,7 +14,7 @@ from botocore.exceptions import ClientError
 from gitlab_key_rotation.lambda_src.common.events import EventError
 from gitlab_key_rotation.lambda_src.revocation.aws import Boto3Iam, iam_client
 from gitlab_key_rotation.lambda_src.revocation.handler import handler
-from gitlab_key_rotation.lambda_src.revocation.logic import revoke_developer_keys
+from gitlab_key_rotation.lambda_src.revocation.run import run_revocation
 from gitlab_key_rotation.lambda_src.revocation.settings import RevocationSettings
 from tests.lambda_settings import task_root
 from tests.revocation.conftest import REGION
@@ -50,7 +50,7 @@ def test_throttling_is_retried_with_backoff_and_the_run_succeeds(server, iam):
     server.faults.throttle.update({"ListAccessKeys": 2, "DeleteAccessKey": 1})
 
     settings = RevocationSettings(groups=("developers",), exempt_tag_key=None)
-    report = revoke_developer_keys(settings, Boto3Iam(iam_client(max_workers=2)), datetime.now(timezone.utc))
+    report = run_revocation(settings, Boto3Iam(iam_client(max_workers=2)), datetime.now(timezone.utc))
 
     assert report.failures == ()
     assert [(k.key_id, k.result) for k in report.users[0].keys] == [(key["AccessKeyId"], "deleted")]

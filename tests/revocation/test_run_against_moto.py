@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 import boto3
 
 from gitlab_key_rotation.lambda_src.revocation.aws import Boto3Iam, iam_client
-from gitlab_key_rotation.lambda_src.revocation.logic import KeyOutcome, revoke_developer_keys
+from gitlab_key_rotation.lambda_src.revocation.run import KeyOutcome, run_revocation
 from gitlab_key_rotation.lambda_src.revocation.settings import RevocationSettings
 from tests.revocation.iam_seed import key_statuses, seed_user
 
@@ -37,7 +37,7 @@ def test_users_and_keys_removed_by_someone_else_mid_run_count_as_done(aws):
     client.meta.events.register("before-parameter-build.iam.ListAccessKeys", remove_ursula_first)
     client.meta.events.register("before-parameter-build.iam.DeleteAccessKey", delete_victors_key_first)
 
-    report = revoke_developer_keys(RevocationSettings(groups=("developers",)), Boto3Iam(client), now())
+    report = run_revocation(RevocationSettings(groups=("developers",)), Boto3Iam(client), now())
 
     outcomes = {user.user: user for user in report.users}
     assert report.failures == ()

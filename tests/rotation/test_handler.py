@@ -11,9 +11,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from gitlab_key_rotation.lambda_src.rotation.handler import SUMMARY_EVENT, RotationRunFailed, handler
-from gitlab_key_rotation.lambda_src.rotation.request import BadEventError
+from gitlab_key_rotation.lambda_src.common.events import EventError
+from gitlab_key_rotation.lambda_src.rotation.handler import SUMMARY_EVENT, SUMMARY_MESSAGE, RotationRunFailed, handler
 from gitlab_key_rotation.lambda_src.rotation.settings import SettingsError
+from gitlab_key_rotation_dev.log_guard import render
+from gitlab_key_rotation_dev.log_records import fields
 from gitlab_key_rotation_dev.rotation_world import PROJECT_TARGET, FakeClock, RotationWorld, build_world
 from tests import emf
 from tests.lambda_settings import state_secret_env, task_root
@@ -69,12 +71,12 @@ def test_a_dry_run_returns_and_logs_one_summary_line_and_changes_nothing(world, 
     with caplog.at_level(logging.INFO):
         result = handler({"dry_run": True}, CONTEXT)
     [line] = summaries(caplog)
-    assert json.loads(line.getMessage()) == result and line.ok is True
+    assert line.getMessage() == SUMMARY_MESSAGE and fields(line) == result and line.ok is True
     assert result["dry_run"] is True and result["run_id"] == "req-1"
     [user] = result["users"]
     assert user["outcome"] == "planned" and user["actions"][0]["action"] == "rotate"
     assert world.keys() == {key_id: "Active"} and world.stage("AWSPENDING") is None
-    assert no_secret_in(world, line.getMessage())
+    assert no_secret_in(world, render(line))
 
 
 def test_a_failed_run_raises_after_logging_its_summary_and_alerting(world, env, caplog):
@@ -84,10 +86,10 @@ def test_a_failed_run_raises_after_logging_its_summary_and_alerting(world, env, 
     with caplog.at_level(logging.INFO), pytest.raises(RotationRunFailed) as raised:
         handler({"id": "ev-1", "source": "aws.events", "detail-type": "Scheduled Event"}, CONTEXT)
     [line] = summaries(caplog)
-    summary = json.loads(line.getMessage())
+    summary = fields(line)
     assert line.levelno == logging.ERROR and summary["ok"] is False and summary["event_id"] == "ev-1"
     assert "ci-deployer: rotation is due" in str(raised.value) and "both are in use" in str(raised.value)
-    assert no_secret_in(world, str(raised.value)) and no_secret_in(world, line.getMessage())
+    assert no_secret_in(world, str(raised.value)) and no_secret_in(world, render(line))
     [message] = world.published()
     assert message["Subject"] == "GitLab key rotation failed" and "both are in use" in message["Message"]
 
@@ -103,11 +105,11 @@ def test_a_failed_run_raises_after_logging_its_summary_and_alerting(world, env, 
 )
 def test_a_bad_event_is_refused_before_anything_runs(world, env, caplog, event, message):
     key_id = world.seed_key(age_days=40, in_targets=True)  # rotation is due: a real run would rotate
-    with caplog.at_level(logging.INFO), pytest.raises(BadEventError) as raised:
+    with caplog.at_level(logging.INFO), pytest.raises(EventError) as raised:
         handler(event, CONTEXT)
     assert message in str(raised.value)
     [line] = summaries(caplog)
-    assert json.loads(line.getMessage())["ok"] is False
+    assert fields(line)["ok"] is False
     assert world.keys() == {key_id: "Active"} and world.stage("AWSPENDING") is None
 
 
@@ -177,7 +179,7 @@ def test_a_rollback_is_counted(world, env, capsys):
 
 
 def test_a_run_refused_before_it_starts_still_counts_as_failed(world, env, capsys):
-    with pytest.raises(BadEventError):
+    with pytest.raises(EventError):
         handler({"froce": True}, CONTEXT)
     [run] = emf.documents(capsys.readouterr().out)
     assert emf.values(run) == {"RunSucceeded": 0, "RunFailed": 1, "Errors": 1}

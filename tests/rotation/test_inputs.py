@@ -7,8 +7,9 @@ from datetime import UTC, datetime
 
 import pytest
 
+from gitlab_key_rotation.lambda_src.common.events import EventError
 from gitlab_key_rotation.lambda_src.rotation.errors import TokenSecretError
-from gitlab_key_rotation.lambda_src.rotation.request import BadEventError, parse_event
+from gitlab_key_rotation.lambda_src.rotation.request import parse_event
 from gitlab_key_rotation.lambda_src.rotation.settings import RotationSettings, SettingsError
 from gitlab_key_rotation.lambda_src.rotation.state import (
     CurrentRecord,
@@ -51,13 +52,13 @@ def test_a_replayed_scheduled_event_is_a_normal_run():
 
 
 def test_a_huge_field_is_not_echoed_in_full():
-    with pytest.raises(BadEventError) as caught:
+    with pytest.raises(EventError) as caught:
         parse_event({"f" * 1_000_000: True, "force": "y" * 1_000_000}, "req-1")
     assert len(str(caught.value)) < 1000 and "(1000002 characters)" in str(caught.value)
 
 
 def test_many_unknown_fields_are_counted_not_listed():
-    with pytest.raises(BadEventError, match=r"'f9'\] and 40 more; allowed"):
+    with pytest.raises(EventError, match=r"'f9'\] and 40 more; allowed"):
         parse_event({f"f{n}": True for n in range(50)}, "req-1")
 
 
@@ -78,7 +79,7 @@ def test_the_dry_run_setting_applies_without_the_event_asking():
     ],
 )
 def test_a_bad_event_is_refused_with_what_is_allowed(event, message):
-    with pytest.raises(BadEventError, match="the event") as caught:
+    with pytest.raises(EventError, match="the event") as caught:
         parse_event(event, "req-1")
     assert message in str(caught.value)
 

@@ -7,7 +7,7 @@ table, answers calls beyond a token-bucket rate with IAM's ``Throttling``. Befor
 the account is reset and seeded straight into moto's backend (one group, N members, one Active key
 each, and an empty exempt group; no latency). Each measured run is a fresh process, so that its
 peak RSS is its own; this code runs as the Lambda does (settings from a settings.json in its task
-root, ``composition.run``), with boto3 pointed at the server through ``AWS_ENDPOINT_URL``.
+root, ``composition.revoke``), with boto3 pointed at the server through ``AWS_ENDPOINT_URL``.
 
 Table 1, latency only: the baseline (``weekly_script_baseline.py``, sequential) against this code
 with the floor's settings: ``exempt_groups`` (exemption by group, no call per member) and
@@ -148,21 +148,21 @@ def _measure(kind: str, url: str, options: dict, conn) -> None:
 
 
 def _run_this(retry_mode: str | None):
-    """The Lambda's run (``composition.run``: its settings, its client); with ``retry_mode``, the
+    """The Lambda's run (``composition.revoke``: its settings, its client); with ``retry_mode``, the
     same logic on a client that differs only in that mode."""
     from datetime import datetime, timezone
 
     from gitlab_key_rotation.lambda_src.revocation import aws, composition
-    from gitlab_key_rotation.lambda_src.revocation.logic import revoke_developer_keys
     from gitlab_key_rotation.lambda_src.revocation.report import summary
+    from gitlab_key_rotation.lambda_src.revocation.run import run_revocation
     from gitlab_key_rotation.lambda_src.revocation.settings import RevocationSettings
 
     settings = RevocationSettings.load(os.environ)
     cpu_before, started = _cpu_seconds(), time.monotonic()
     if retry_mode is None:
-        return composition.run(settings), cpu_before, started
+        return composition.revoke(settings), cpu_before, started
     client = aws.iam_client(settings.max_workers, retry_mode=retry_mode)
-    report = revoke_developer_keys(settings, aws.Boto3Iam(client), datetime.now(timezone.utc))
+    report = run_revocation(settings, aws.Boto3Iam(client), datetime.now(timezone.utc))
     return summary(report, time.monotonic() - started), cpu_before, started
 
 

@@ -15,6 +15,9 @@ import logging
 import sys
 import time
 
+from gitlab_key_rotation.lambda_src.revocation.handler import SUMMARY_MESSAGE as REVOCATION_SUMMARY
+from gitlab_key_rotation.lambda_src.rotation.handler import SUMMARY_MESSAGE as ROTATION_SUMMARY
+from gitlab_key_rotation_dev import log_records
 from gitlab_key_rotation_dev.demo.deployment import REVOCATION_HANDLER, ROTATION_HANDLER
 from gitlab_key_rotation_dev.demo.invoke import Invocation
 from gitlab_key_rotation_dev.demo.local_run import LocalRun
@@ -95,7 +98,7 @@ class _Progress:
 def _show(invocation: Invocation, say: _Progress, period_days: int) -> None:
     outcome = "succeeded" if invocation.ok else f"FAILED: {invocation.error}"
     say(f"  {outcome} ({invocation.seconds:.1f}s)")
-    summary = _summary(invocation)
+    summary = log_records.summary(invocation.records, (ROTATION_SUMMARY, REVOCATION_SUMMARY))
     would = "would " if summary.get("dry_run") else ""
     for user in summary.get("users", []):
         name = user.get("iam_user", "?")
@@ -127,19 +130,6 @@ def _show(invocation: Invocation, say: _Progress, period_days: int) -> None:
         names = [m["Name"] for d in document["_aws"]["CloudWatchMetrics"] for m in d["Metrics"]]
         labels = {k: document[k] for k in ("IamUser",) if k in document}
         say(f"    metrics{' ' + str(labels) if labels else ''}: " + ", ".join(f"{n}={document[n]}" for n in names))
-
-
-_RECORD_FIELDS = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
-
-
-def _summary(invocation: Invocation) -> dict:
-    """The run's summary line, as Lambda's JSON log format would show its fields."""
-    for record in invocation.records:
-        if getattr(record, "event", None) == "rotation_summary":
-            return json.loads(record.getMessage())
-        if record.getMessage() == "revocation summary":
-            return {k: v for k, v in vars(record).items() if k not in _RECORD_FIELDS}
-    return {}
 
 
 if __name__ == "__main__":

@@ -1,32 +1,24 @@
-"""What the revocation logic needs from IAM: the Protocol, its value type and its errors.
+"""What the revocation needs from IAM: the Protocol, its value type (``common.keys.AccessKey``) and
+its errors.
 
 The real implementation is ``revocation.aws.Boto3Iam``; domain tests use an in-memory fake
-implementing the same Protocol. Implementations must be safe to call from several threads.
+(``tests/revocation/fake_iam.py``) implementing the same Protocol. Implementations must be safe
+to call from several threads.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Literal, Mapping, Protocol
+from typing import Mapping, Protocol
 
-KeyStatus = Literal["Active", "Inactive"]
-
-
-@dataclass(frozen=True)
-class AccessKey:
-    """One access key's metadata (``ListAccessKeys``); the secret is never part of it."""
-
-    key_id: str
-    status: KeyStatus
-    created: datetime  # timezone-aware
+from ..common.errors import OperatorError
+from ..common.keys import AccessKey
 
 
-class NoSuchEntity(Exception):
+class NoSuchEntity(OperatorError):
     """The group, user or key does not exist (IAM's ``NoSuchEntity``), e.g. removed meanwhile."""
 
 
-class IncompleteListing(Exception):
+class IncompleteListing(OperatorError):
     """A listing said more follows but gave no way to get it (``IsTruncated`` without a new
     ``Marker``): what was read is not the whole answer and must not be used as if it were."""
 

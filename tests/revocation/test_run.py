@@ -1,4 +1,4 @@
-"""The revocation logic against an in-memory IAM: scope, exemptions, modes, failures, call counts."""
+"""The revocation run (``revocation.run``) against an in-memory IAM: scope, exemptions, modes, failures, call counts."""
 
 from __future__ import annotations
 
@@ -6,13 +6,13 @@ from datetime import timedelta
 
 import pytest
 
-from gitlab_key_rotation.lambda_src.revocation.iam_port import NoSuchEntity
-from gitlab_key_rotation.lambda_src.revocation.logic import (
+from gitlab_key_rotation.lambda_src.revocation.ports import NoSuchEntity
+from gitlab_key_rotation.lambda_src.revocation.run import (
     Failure,
     KeyOutcome,
     UserOutcome,
     marker_tag,
-    revoke_developer_keys,
+    run_revocation,
 )
 from gitlab_key_rotation.lambda_src.revocation.settings import RevocationSettings
 from tests.revocation.fake_iam import NOW, FakeIam
@@ -37,7 +37,7 @@ def test_a_user_in_several_groups_is_handled_once():
     for user in ("alice", "bob", "carol"):
         iam.add_key(user)
 
-    report = revoke_developer_keys(settings("developers", "contractors"), iam, NOW)
+    report = run_revocation(settings("developers", "contractors"), iam, NOW)
 
     assert [u.user for u in report.users] == ["alice", "bob", "carol"]
     assert sorted(iam.operations("access_keys")) == ["alice", "bob", "carol"]
@@ -50,7 +50,7 @@ def test_a_group_named_twice_in_the_settings_is_listed_once():
     iam = FakeIam()
     iam.add_group("developers", "alice")
 
-    report = revoke_developer_keys(settings("developers", "developers"), iam, NOW)
+    report = run_revocation(settings("developers", "developers"), iam, NOW)
 
     assert report.groups == ("developers",)
     assert iam.operations("group_members") == ["developers"]
@@ -64,7 +64,7 @@ def test_calls_stay_at_the_floor_and_tags_are_read_only_for_users_with_a_key_due
     iam.add_key("two-keys", status="Inactive")
     iam.add_key("young-key-only", created=NOW - timedelta(days=1))
 
-    revoke_developer_keys(settings(min_key_age_days=7), iam, NOW)
+    run_revocation(settings(min_key_age_days=7), iam, NOW)
 
     assert iam.operations("group_members") == ["developers"]
     assert sorted(iam.operations("access_keys")) == ["no-keys", "one-key", "two-keys", "young-key-only"]
@@ -79,7 +79,7 @@ def test_with_the_tag_check_off_no_tags_are_read():
     iam.add_key("alice")
     iam.tags["alice"]["key-revocation:exempt"] = ""
 
-    report = revoke_developer_keys(settings(exempt_tag_key=None), iam, NOW)
+    report = run_revocation(settings(exempt_tag_key=None), iam, NOW)
 
     assert iam.operations("user_tags") == []
     assert iam.keys["alice"] == {}
@@ -92,7 +92,7 @@ def test_protected_and_listed_users_are_skipped_without_any_call_whatever_the_ca
     kept = {user: iam.add_key(user) for user in ("CI-Deployer", "Dave")}
     iam.add_key("erin")
 
-    report = revoke_developer_keys(
+    report = run_revocation(
         settings(protected_users=frozenset({"ci-deployer"}), exempt_users=frozenset({"dave"})), iam, NOW
     )
 
@@ -113,7 +113,7 @@ def test_a_user_carrying_the_exemption_tag_keeps_every_key():
     iam.tags["frank"]["Key-Revocation:Exempt"] = ""  # IAM tag keys are case-insensitive
     iam.tags["grace"]["team"] = "web"
 
-    report = revoke_developer_keys(settings(), iam, NOW)
+    report = run_revocation(settings(), iam, NOW)
 
     assert by_user(report)["frank"].skipped == "exempt_tag"
     assert sorted(iam.keys["frank"]) == sorted(frank_keys)
@@ -127,7 +127,7 @@ def test_keys_younger_than_the_minimum_age_are_spared():
     old = iam.add_key("heidi", created=NOW - timedelta(days=8))
     young = iam.add_key("heidi", created=NOW - timedelta(days=6, hours=23))
 
-    report = revoke_developer_keys(settings(min_key_age_days=7), iam, NOW)
+    report = run_revocation(settings(min_key_age_days=7), iam, NOW)
 
     assert list(iam.keys["heidi"]) == [young]
     assert set(by_user(report)["heidi"].keys) == {
@@ -144,7 +144,7 @@ def test_deactivate_mode_marks_and_deactivates_and_deletes_only_a_grace_period_l
     judy_inactive = iam.add_key("judy", status="Inactive")  # deactivated by a human: no mark
     weekly = settings(action="deactivate", exempt_tag_key=None)
 
-    first = revoke_developer_keys(weekly, iam, NOW)
+    first = run_revocation(weekly, iam, NOW)
 
     assert iam.statuses("ivan") == {ivan_key: "Inactive"}
     assert iam.statuses("judy") == {judy_active: "Inactive", judy_inactive: "Inactive"}
@@ -158,11 +158,11 @@ def test_deactivate_mode_marks_and_deactivates_and_deletes_only_a_grace_period_l
 
     for rerun in (NOW, NOW + timedelta(hours=1), NOW + timedelta(days=5, hours=23)):  # duplicate, manual re-run
         iam.calls.clear()
-        again = revoke_developer_keys(weekly, iam, rerun)
+        again = run_revocation(weekly, iam, rerun)
         assert {op for op, _ in iam.calls} == {"group_members", "access_keys", "user_tags"}  # nothing written
         assert {k.result for u in again.users for k in u.keys} == {"inactive_waiting"}
 
-    next_week = revoke_developer_keys(weekly, iam, NOW + timedelta(days=7))
+    next_week = run_revocation(weekly, iam, NOW + timedelta(days=7))
 
     assert iam.keys["ivan"] == {} and iam.keys["judy"] == {}
     assert iam.tags["ivan"] == {} and iam.tags["judy"] == {}
@@ -177,7 +177,7 @@ def test_a_mark_edited_by_hand_restarts_the_grace_period(mark):
     key = iam.add_key("kim", status="Inactive")
     iam.tags["kim"][marker_tag(key)] = mark
 
-    report = revoke_developer_keys(settings(action="deactivate"), iam, NOW)
+    report = run_revocation(settings(action="deactivate"), iam, NOW)
 
     assert by_user(report)["kim"].keys == (KeyOutcome("kim", key, "inactive_marked"),)
     assert iam.tags["kim"] == {marker_tag(key): "2025-06-06T23:55:00Z"} and key in iam.keys["kim"]
@@ -190,14 +190,14 @@ def test_a_key_whose_deactivation_failed_after_its_mark_is_marked_anew_by_the_ne
     iam.errors[("deactivate_access_key", "leo")] = AccessDenied("UpdateAccessKey refused")
     weekly = settings(action="deactivate")
 
-    failed = revoke_developer_keys(weekly, iam, NOW)
+    failed = run_revocation(weekly, iam, NOW)
 
     assert failed.failures == (Failure(f"key {key} of user leo", "AccessDenied: UpdateAccessKey refused"),)
     assert iam.statuses("leo") == {key: "Active"}
     del iam.errors[("deactivate_access_key", "leo")]
     later = NOW + timedelta(days=7)
 
-    revoke_developer_keys(weekly, iam, later)  # Active despite its old mark: deactivated now, deleted in a week
+    run_revocation(weekly, iam, later)  # Active despite its old mark: deactivated now, deleted in a week
 
     assert iam.statuses("leo") == {key: "Inactive"}
     assert iam.tags["leo"] == {marker_tag(key): "2025-06-13T23:55:00Z"}
@@ -210,7 +210,7 @@ def test_a_dry_run_reports_what_it_would_do_and_changes_nothing(action):
     active = iam.add_key("mallory")
     inactive = iam.add_key("mallory", status="Inactive")
 
-    report = revoke_developer_keys(settings(action=action, dry_run=True), iam, NOW)
+    report = run_revocation(settings(action=action, dry_run=True), iam, NOW)
 
     assert iam.statuses("mallory") == {active: "Active", inactive: "Inactive"}
     assert {op for op, _ in iam.calls} == {"group_members", "access_keys", "user_tags"}
@@ -232,7 +232,7 @@ def test_one_failing_user_or_key_does_not_stop_the_others():
     iam.errors[("access_keys", "olivia")] = AccessDenied("not authorized to perform iam:ListAccessKeys")
     failing_delete = _FailOnce(iam, niaj_first)
 
-    report = revoke_developer_keys(settings(), failing_delete, NOW)
+    report = run_revocation(settings(), failing_delete, NOW)
 
     assert iam.keys["peggy"] == {}
     assert list(iam.keys["niaj"]) == [niaj_first]  # the user's other key still went
@@ -266,7 +266,7 @@ def test_a_user_or_key_removed_meanwhile_counts_as_done():
     iam.errors[("access_keys", "quentin")] = NoSuchEntity("The user with name quentin cannot be found.")
     iam.errors[("delete_access_key", "rupert")] = NoSuchEntity(f"The Access Key with id {rupert_key} cannot be found")
 
-    report = revoke_developer_keys(settings(), iam, NOW)
+    report = run_revocation(settings(), iam, NOW)
 
     assert report.failures == ()
     assert by_user(report)["quentin"].skipped == "user_gone"
@@ -278,7 +278,7 @@ def test_an_unknown_group_is_an_error_naming_it_and_the_other_groups_still_run()
     iam.add_group("developers", "sybil")
     iam.add_key("sybil")
 
-    report = revoke_developer_keys(settings("developrs", "developers"), iam, NOW)
+    report = run_revocation(settings("developrs", "developers"), iam, NOW)
 
     assert report.failures == (
         Failure(
@@ -297,7 +297,7 @@ def test_a_group_that_cannot_be_read_completely_is_an_error_and_none_of_it_is_us
         iam.add_key(user)
     iam.errors[("group_members", "contractors")] = AccessDenied("Throttling: Rate exceeded")
 
-    report = revoke_developer_keys(settings("developers", "contractors"), iam, NOW)
+    report = run_revocation(settings("developers", "contractors"), iam, NOW)
 
     assert report.failures == (
         Failure("group contractors", "listing its members failed: AccessDenied: Throttling: Rate exceeded"),
@@ -314,7 +314,7 @@ def test_members_of_an_exempt_group_are_skipped_without_a_call_and_the_floor_is_
     for user in ("alice", "bob", "Carol"):
         iam.add_key(user)
 
-    report = revoke_developer_keys(settings(exempt_groups=("on-leave",), exempt_tag_key=None), iam, NOW)
+    report = run_revocation(settings(exempt_groups=("on-leave",), exempt_tag_key=None), iam, NOW)
 
     assert by_user(report)["Carol"].skipped == "exempt_group" and len(iam.keys["Carol"]) == 1
     assert iam.operations("group_members") == ["on-leave", "developers"]
@@ -337,7 +337,7 @@ def test_an_exempt_group_that_cannot_be_read_completely_stops_the_run_before_any
     iam.add_key("alice")
     iam.errors[("group_members", "on-leave")] = error
 
-    report = revoke_developer_keys(settings(exempt_groups=("on-leave",)), iam, NOW)
+    report = run_revocation(settings(exempt_groups=("on-leave",)), iam, NOW)
 
     assert report.failures == (
         Failure("group on-leave", message),
@@ -351,7 +351,7 @@ def test_an_empty_group_is_a_quiet_success():
     iam = FakeIam()
     iam.add_group("developers")
 
-    report = revoke_developer_keys(settings(), iam, NOW)
+    report = run_revocation(settings(), iam, NOW)
 
     assert report.users == () and report.failures == ()
     assert iam.calls == [("group_members", "developers")]
@@ -364,7 +364,7 @@ def test_users_are_handled_concurrently_but_never_more_than_max_workers_at_once(
     for user in users:
         iam.add_key(user)
 
-    report = revoke_developer_keys(settings(max_workers=4, exempt_tag_key=None), iam, NOW)
+    report = run_revocation(settings(max_workers=4, exempt_tag_key=None), iam, NOW)
 
     assert iam.max_in_flight == 4
     assert len(report.users) == 40 and all(not iam.keys[user] for user in users)

@@ -37,7 +37,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Literal, Mapping
 
-from .iam_port import AccessKey, Iam, NoSuchEntity
+from ..common.errors import describe
+from ..common.keys import AccessKey
+from .ports import Iam, NoSuchEntity
 from .settings import DEACTIVATED_TAG_PREFIX, Action, RevocationSettings
 
 SkipReason = Literal["protected", "exempt_list", "exempt_group", "exempt_tag", "user_gone"]
@@ -77,7 +79,7 @@ class UserOutcome:
 
 
 @dataclass(frozen=True)
-class RunReport:
+class RevocationReport:
     groups: tuple[str, ...]
     action: Action
     dry_run: bool
@@ -89,19 +91,19 @@ class RunReport:
         return self.group_failures + tuple(f for user in self.users for f in user.failures)
 
 
-def revoke_developer_keys(settings: RevocationSettings, iam: Iam, now: datetime) -> RunReport:
+def run_revocation(settings: RevocationSettings, iam: Iam, now: datetime) -> RevocationReport:
     """Revoke the keys of every member of ``settings.groups``; ``now`` is timezone-aware."""
     groups = tuple(dict.fromkeys(settings.groups))
     exempt_members, exempt_failures = _members(tuple(dict.fromkeys(settings.exempt_groups)), iam, "revocation.exempt_groups")
     if exempt_failures:  # stop: never revoke on a partial picture of who is exempt
         stopped = Failure("run", "stopped before touching any key: an exempt group could not be read completely")
-        return RunReport(groups, settings.action, settings.dry_run, (), exempt_failures + (stopped,))
+        return RevocationReport(groups, settings.action, settings.dry_run, (), exempt_failures + (stopped,))
     members, group_failures = _members(groups, iam, "revocation.groups")
     rules = _Rules(settings, now, exempt_members)
     workers = max(1, min(settings.max_workers, len(members)))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="revoke") as pool:
         users = tuple(pool.map(lambda user: _revoke_user(user, rules, iam), members))
-    return RunReport(
+    return RevocationReport(
         groups=groups,
         action=settings.action,
         dry_run=settings.dry_run,
@@ -123,7 +125,7 @@ def _members(groups: tuple[str, ...], iam: Iam, setting: str) -> tuple[list[str]
                 Failure(f"group {group}", f"IAM group {group!r} does not exist; {setting} must name existing groups")
             )
         except Exception as exc:  # recorded; none of its members is handled on its account
-            failures.append(Failure(f"group {group}", f"listing its members failed: {_describe(exc)}"))
+            failures.append(Failure(f"group {group}", f"listing its members failed: {describe(exc)}"))
     return sorted(members), tuple(failures)
 
 
@@ -164,7 +166,7 @@ class _Rules:
     def deactivated_at(self, tags: Mapping[str, str], key: AccessKey) -> datetime | None:
         """When the mark says the key was deactivated; None without a mark or with one that is not
         a time in the past (edited by hand): such a key is marked anew."""
-        wanted = marker_tag(key.key_id).casefold()
+        wanted = marker_tag(key.id).casefold()
         value = next((v for k, v in tags.items() if k.casefold() == wanted), None)
         try:
             when = datetime.strptime(value or "", _MARK_FORMAT).replace(tzinfo=timezone.utc)
@@ -194,9 +196,9 @@ def _revoke_user(user: str, rules: _Rules, iam: Iam) -> UserOutcome:
     except NoSuchEntity:
         return UserOutcome(user, skipped="user_gone")
     except Exception as exc:  # one failing user does not stop the others
-        return UserOutcome(user, failures=(Failure(f"user {user}", _describe(exc)),))
+        return UserOutcome(user, failures=(Failure(f"user {user}", describe(exc)),))
 
-    outcomes = [KeyOutcome(user, key.key_id, "spared_young") for key in keys if rules.is_young(key)]
+    outcomes = [KeyOutcome(user, key.id, "spared_young") for key in keys if rules.is_young(key)]
     failures = []
     for key in due:
         try:
@@ -204,15 +206,15 @@ def _revoke_user(user: str, rules: _Rules, iam: Iam) -> UserOutcome:
         except NoSuchEntity:
             result = "already_gone"
         except Exception as exc:  # the user's other key is still revoked
-            failures.append(Failure(f"key {key.key_id} of user {user}", _describe(exc)))
+            failures.append(Failure(f"key {key.id} of user {user}", describe(exc)))
             continue
-        outcomes.append(KeyOutcome(user, key.key_id, result))
+        outcomes.append(KeyOutcome(user, key.id, result))
     return UserOutcome(user, keys=tuple(outcomes), failures=tuple(failures))
 
 
 def _delete(user: str, key: AccessKey, rules: _Rules, iam: Iam) -> KeyResult:
     if not rules.dry_run:
-        iam.delete_access_key(user, key.key_id)
+        iam.delete_access_key(user, key.id)
     return "deleted"
 
 
@@ -224,11 +226,11 @@ def _deactivate_mode(user: str, key: AccessKey, tags: Mapping[str, str], rules: 
     before deletion. The mark is removed after the key is deleted; a failure to remove it is
     reported, and a leftover mark for a key that no longer exists changes nothing.
     """
-    mark = marker_tag(key.key_id)
+    mark = marker_tag(key.id)
     if key.status == "Active":
         if not rules.dry_run:
             iam.tag_user(user, mark, rules.now.strftime(_MARK_FORMAT))
-            iam.deactivate_access_key(user, key.key_id)
+            iam.deactivate_access_key(user, key.id)
         return "deactivated"
     since = rules.deactivated_at(tags, key)
     if since is None:
@@ -238,11 +240,6 @@ def _deactivate_mode(user: str, key: AccessKey, tags: Mapping[str, str], rules: 
     if rules.now - since < rules.grace:
         return "inactive_waiting"
     if not rules.dry_run:
-        iam.delete_access_key(user, key.key_id)
+        iam.delete_access_key(user, key.id)
         iam.untag_user(user, mark)
     return "deleted"
-
-
-def _describe(exc: Exception) -> str:
-    """The error for the summary: its type and message (IAM errors carry names and ARNs, no secret)."""
-    return f"{type(exc).__name__}: {exc}"
