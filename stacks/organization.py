@@ -46,6 +46,7 @@ TEMPLATE_BODY_LIMIT_BYTES = 51_200
 
 _KEY_ACTIONS = ["iam:ListAccessKeys", "iam:CreateAccessKey", "iam:UpdateAccessKey", "iam:DeleteAccessKey"]
 _MUTATE_KEY_ACTIONS = ["iam:CreateAccessKey", "iam:UpdateAccessKey", "iam:DeleteAccessKey"]
+_HUB_ROLE_ARN = r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+"  # what the hub role parameters accept
 CallAs = Literal["SELF", "DELEGATED_ADMIN"]
 
 
@@ -134,27 +135,23 @@ class MemberRoles(Construct):
             self.rotation_role = self._role(
                 "RotationRole", member_role_name + ROTATION_SUFFIX, hub_account, hub_rotation_role_arn,
                 "Assumed by the hub's key rotation function: manages the access keys of the configured machine users",
-            )  # fmt: skip
-            self.rotation_role.add_to_principal_policy(
                 iam.PolicyStatement(
                     sid="RotateMachineUserKeys",
                     actions=_KEY_ACTIONS,
                     resources=sorted({_iam_arn(stack, "user", u.iam_path.lstrip("/") + u.iam_user) for u in rotated_users}),
-                )
-            )
+                ),
+            )  # fmt: skip
 
         if hub_revocation_role_arn is not None:
             self.revocation_role = self._role(
                 "RevocationRole", member_role_name + REVOCATION_SUFFIX, hub_account, hub_revocation_role_arn,
                 "Assumed by the hub's developer key revocation function: revokes the keys of the configured groups' members",
-            )  # fmt: skip
-            self.revocation_role.add_to_principal_policy(
                 iam.PolicyStatement(
                     sid="ListGroupMembers",
                     actions=["iam:GetGroup"],
                     resources=[_iam_arn(stack, "group", group) for group in dict.fromkeys([*groups, *exempt_groups])],
-                )
-            )
+                ),
+            )  # fmt: skip
             user_actions = ["iam:ListAccessKeys", "iam:DeleteAccessKey"]
             if action == "deactivate":
                 user_actions.append("iam:UpdateAccessKey")
@@ -188,10 +185,13 @@ class MemberRoles(Construct):
                 )
             )
 
-    def _role(self, id_: str, name: str, hub_account: str, hub_role_arn: str, description: str) -> iam.Role:
+    def _role(
+        self, id_: str, name: str, hub_account: str, hub_role_arn: str, description: str, first: iam.PolicyStatement
+    ) -> iam.Role:
+        """The member role ``name`` that only ``hub_role_arn`` may assume, allowed ``first``."""
         # The account principal plus aws:PrincipalArn, not the role ARN as principal: IAM pins a role
         # principal to the role's unique id, so a re-created hub role would lose access.
-        return iam.Role(
+        role = iam.Role(
             self,
             id_,
             role_name=name,
@@ -202,6 +202,8 @@ class MemberRoles(Construct):
             ),
             max_session_duration=cdk.Duration.hours(1),
         )
+        role.add_to_principal_policy(first)
+        return role
 
 
 class MemberRolesStack(Stack):
@@ -234,23 +236,8 @@ class MemberRolesStack(Stack):
             self, "HubAccountId", type="String", allowed_pattern=r"\d{12}",
             description="The account of the hub stack (KeyRotationStack) whose functions assume these roles",
         )  # fmt: skip
-        role_arn = r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+"
-        rotation_arn = (
-            CfnParameter(
-                self, "HubRotationRoleArn", type="String", allowed_pattern=role_arn,
-                description="The role of the hub's rotation function (output RotationRoleArn of the hub stack)",
-            ).value_as_string  # fmt: skip
-            if rotated_users
-            else None
-        )
-        revocation_arn = (
-            CfnParameter(
-                self, "HubRevocationRoleArn", type="String", allowed_pattern=role_arn,
-                description="The role of the hub's revocation function (output RevocationRoleArn of the hub stack)",
-            ).value_as_string  # fmt: skip
-            if groups
-            else None
-        )
+        rotation_arn = self._hub_role_arn("Rotation") if rotated_users else None
+        revocation_arn = self._hub_role_arn("Revocation") if groups else None
         self.roles = MemberRoles(
             self,
             "MemberRoles",
@@ -265,6 +252,13 @@ class MemberRolesStack(Stack):
             action=action,
             exempt_tag_key=exempt_tag_key,
         )
+
+    def _hub_role_arn(self, job: str) -> str:
+        """The parameter ``Hub<job>RoleArn``: the role of the hub's ``job`` function."""
+        return CfnParameter(
+            self, f"Hub{job}RoleArn", type="String", allowed_pattern=_HUB_ROLE_ARN,
+            description=f"The role of the hub's {job.lower()} function (output {job}RoleArn of the hub stack)",
+        ).value_as_string  # fmt: skip
 
 
 def member_template(**member_props) -> dict:

@@ -41,6 +41,7 @@ from gitlab_key_rotation_dev.fault_matrix import HARNESS_CLIENT_RETRIES, LogReco
 from gitlab_key_rotation_dev.wire_faults import AWS_MODES, GITLAB_MODES, WireFault, inject_gitlab
 from gitlab_key_rotation_dev.call_faults import CallLog, Crash
 from gitlab_key_rotation_dev.rotation_world import GROUP_TARGET, START, TARGETS, USER, RotationWorld
+from tests.rotation import seeds
 
 EXAMPLES = int(os.environ.get("ROTATION_STATE_MACHINE_EXAMPLES", "10"))
 STEPS = int(os.environ.get("ROTATION_STATE_MACHINE_STEPS", "15"))
@@ -53,15 +54,7 @@ def first_run(world: RotationWorld) -> None:
 
 def managed(world: RotationWorld) -> None:
     """The rotation manages a 10-day-old key, in every target."""
-    key_id = world.seed_key(age_days=10, in_targets=True)
-    world.put_state(
-        {
-            "access_key_id": key_id,
-            "secret_access_key": world.seeded_keys[key_id],
-            "pushed_at": (world.clock.now() - timedelta(days=10)).isoformat(),
-            "event_id": "ev-0",
-        }
-    )
+    seeds.managed(world, age_days=10)
 
 
 STARTS = {"first run": first_run, "managed": managed}

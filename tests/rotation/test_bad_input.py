@@ -12,6 +12,7 @@ import pytest
 from gitlab_key_rotation.lambda_src.rotation.settings import GitLabTarget, RotatedUser
 from gitlab_key_rotation_dev.gitlab_server import DEVELOPER
 from gitlab_key_rotation_dev.rotation_world import GROUP_TARGET, PROJECT_TARGET, RotationWorld
+from tests.rotation.seeds import managed
 
 PLACEHOLDER = "PLACEHOLDER: put the GitLab token here, see the README section Deploy"
 
@@ -19,15 +20,7 @@ PLACEHOLDER = "PLACEHOLDER: put the GitLab token here, see the README section De
 @pytest.fixture
 def due(world) -> RotationWorld:
     """A rotation is due, so a run that got past pre-flight would change things."""
-    key_id = world.seed_key(age_days=31, in_targets=True)
-    world.put_state(
-        {
-            "access_key_id": key_id,
-            "secret_access_key": world.seeded_keys[key_id],
-            "pushed_at": (world.clock.now() - timedelta(days=31)).isoformat(),
-            "event_id": "ev-0",
-        }
-    )
+    managed(world, age_days=31)
     return world
 
 

@@ -7,24 +7,15 @@ where the race is decided (after it, B always finds A's live lock: the next test
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from gitlab_key_rotation.lambda_src.rotation.run import RunReport
 from gitlab_key_rotation_dev.call_faults import CallLog
 from gitlab_key_rotation_dev.rotation_world import RotationWorld, fresh_world
+from tests.rotation.seeds import managed
 
 
 def rotation_due(world: RotationWorld) -> None:
     """A managed key 31 days old, in every target."""
-    key_id = world.seed_key(age_days=31, in_targets=True)
-    world.put_state(
-        {
-            "access_key_id": key_id,
-            "secret_access_key": world.seeded_keys[key_id],
-            "pushed_at": (world.clock.now() - timedelta(days=31)).isoformat(),
-            "event_id": "ev-0",
-        }
-    )
+    managed(world, age_days=31)
 
 
 def created(*reports: RunReport) -> list[str]:

@@ -9,20 +9,7 @@ import pytest
 
 from gitlab_key_rotation_dev.call_faults import CallLog
 from gitlab_key_rotation_dev.rotation_world import USER, RotationWorld, build_world
-
-
-def manage(world: RotationWorld, *, age_days: float, previous: str | None = None) -> str:
-    key_id = world.seed_key(age_days=age_days, in_targets=True)
-    record = {
-        "access_key_id": key_id,
-        "secret_access_key": world.seeded_keys[key_id],
-        "pushed_at": (world.clock.now() - timedelta(days=min(age_days, 2))).isoformat(),
-        "event_id": "ev-0",
-    }
-    if previous:
-        record["previous_access_key_id"] = previous
-    world.put_state(record)
-    return key_id
+from tests.rotation.seeds import managed
 
 
 @pytest.fixture
@@ -33,7 +20,7 @@ def slow_iam(aws, gitlab, clock) -> RotationWorld:
 
 
 def test_a_new_key_is_pushed_only_after_sts_accepted_it_several_times_in_a_row(slow_iam):
-    old = manage(slow_iam, age_days=31)
+    old = managed(slow_iam, age_days=31, pushed_days_ago=2)
     slow_iam.gitlab.clear_log()
     report = slow_iam.run()
     assert not report.failed, report.as_json()
@@ -47,7 +34,7 @@ def test_a_new_key_is_pushed_only_after_sts_accepted_it_several_times_in_a_row(s
 def test_a_new_key_that_never_starts_working_is_deleted_and_never_reaches_gitlab(aws, gitlab, clock):
     gitlab.today = clock.now().date()
     world = build_world(gitlab, clock, propagation=timedelta(hours=1))
-    old = manage(world, age_days=31)
+    old = managed(world, age_days=31, pushed_days_ago=2)
     gitlab.clear_log()
     report = world.run()
     assert report.failed
@@ -61,7 +48,7 @@ def test_a_new_key_that_never_starts_working_is_deleted_and_never_reaches_gitlab
 
 
 def test_a_key_added_by_hand_during_the_run_hits_the_two_key_limit_and_nothing_is_left_behind(world):
-    old = manage(world, age_days=31)
+    old = managed(world, age_days=31, pushed_days_ago=2)
     human = []
 
     def someone_adds_a_key():  # between the run's last look at IAM and its CreateAccessKey
@@ -91,7 +78,7 @@ def test_a_user_that_does_not_exist_fails_pre_flight_and_nothing_changes(aws, gi
 
 def test_a_previous_key_deleted_by_hand_just_before_the_run_retires_it_is_simply_forgotten(world):
     previous = world.seed_key(age_days=40)
-    manage(world, age_days=3, previous=previous)
+    managed(world, age_days=3, pushed_days_ago=2, previous=previous)
 
     def someone_deletes_it():
         world.iam.delete_access_key(UserName=USER, AccessKeyId=previous)

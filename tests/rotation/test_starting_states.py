@@ -9,6 +9,7 @@ import pytest
 
 from gitlab_key_rotation.lambda_src.rotation.state import target_key
 from gitlab_key_rotation_dev.rotation_world import PROJECT_TARGET, RotationWorld
+from tests.rotation.seeds import managed
 
 
 def settle(world: RotationWorld, **options) -> dict:
@@ -22,21 +23,6 @@ def settle(world: RotationWorld, **options) -> dict:
     return report.users[0].as_json()
 
 
-def managed(world: RotationWorld, *, age_days: float, previous: str | None = None, deactivated_days_ago=None) -> str:
-    """A user the rotation already manages: current key in the state secret and every target."""
-    key_id = world.seed_key(age_days=age_days, in_targets=True)
-    record = {
-        "access_key_id": key_id,
-        "secret_access_key": world.seeded_keys[key_id],
-        "pushed_at": (world.clock.now() - timedelta(days=age_days)).isoformat(),
-        "event_id": "ev-0",
-    }
-    if previous:
-        record["previous_access_key_id"] = previous
-    if deactivated_days_ago is not None:
-        record["previous_deactivated_at"] = (world.clock.now() - timedelta(days=deactivated_days_ago)).isoformat()
-    world.put_state(record)
-    return key_id
 
 
 def pending_record(world: RotationWorld, key_id: str | None, before: str | None, run_minutes_ago: float = 30) -> dict:

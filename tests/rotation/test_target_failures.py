@@ -8,12 +8,11 @@ the run failed loudly naming the target.
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pytest
 
 from gitlab_key_rotation.lambda_src.rotation.settings import GitLabTarget
 from gitlab_key_rotation_dev.rotation_world import GROUP_TARGET, PROJECT_TARGET, RotationWorld, build_world
+from tests.rotation.seeds import managed
 
 STAGING = GitLabTarget(kind="project", id="platform/deployer", environment_scope="staging")
 TARGETS = (GROUP_TARGET, PROJECT_TARGET, STAGING)
@@ -26,15 +25,7 @@ MASKED_REJECTION = {"message": {"value": ["is invalid"]}}
 def world(aws, gitlab, clock) -> RotationWorld:
     gitlab.today = clock.now().date()
     world = build_world(gitlab, clock, targets=TARGETS)
-    old = world.seed_key(age_days=31, in_targets=True)
-    world.put_state(
-        {
-            "access_key_id": old,
-            "secret_access_key": world.seeded_keys[old],
-            "pushed_at": (clock.now() - timedelta(days=31)).isoformat(),
-            "event_id": "ev-0",
-        }
-    )
+    managed(world, age_days=31)
     return world
 
 
