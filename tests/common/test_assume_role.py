@@ -49,24 +49,16 @@ rotation role trusts it, the revocation role trusts another role; MISSING has no
             ]}],
         )  # fmt: skip
         member_iam = account_clients(seed, MEMBER)("iam")
-        member_iam.create_role(
-            RoleName="KeyRotationMember-rotation",
-            Path="/gitlab-key-rotation/",
-            AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [{
-                "Effect": "Allow", "Action": "sts:AssumeRole",
-                "Principal": {"AWS": "arn:aws:iam::123456789012:root"},
-                "Condition": {"ArnEquals": {"aws:PrincipalArn": credentials.role_arn}},
-            }]}),
-        )  # fmt: skip
-        member_iam.create_role(
-            RoleName="KeyRotationMember-revocation",
-            Path="/gitlab-key-rotation/",
-            AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [{
-                "Effect": "Allow", "Action": "sts:AssumeRole",
-                "Principal": {"AWS": "arn:aws:iam::123456789012:root"},
-                "Condition": {"ArnEquals": {"aws:PrincipalArn": "arn:aws:iam::123456789012:role/hub-revocation"}},
-            }]}),
-        )  # fmt: skip
+        for job, trusted in (("rotation", credentials.role_arn), ("revocation", "arn:aws:iam::123456789012:role/hub-revocation")):
+            member_iam.create_role(
+                RoleName=f"KeyRotationMember-{job}",
+                Path="/gitlab-key-rotation/",
+                AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [{
+                    "Effect": "Allow", "Action": "sts:AssumeRole",
+                    "Principal": {"AWS": "arn:aws:iam::123456789012:root"},
+                    "Condition": {"ArnEquals": {"aws:PrincipalArn": trusted}},
+                }]}),
+            )  # fmt: skip
         member_iam.put_role_policy(
             RoleName="KeyRotationMember-rotation",
             PolicyName="keys",

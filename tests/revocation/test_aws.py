@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime, timezone
 
 import pytest
@@ -104,17 +105,27 @@ def _group_page(users: list[str], marker: str | None, truncated: bool | None = N
     return page
 
 
-def test_group_members_follow_every_page_at_the_largest_page_size(monkeypatch):
+FIRST_PAGE = {"GroupName": "developers", "MaxItems": GROUP_PAGE_SIZE}
+
+
+@pytest.fixture
+def paged(monkeypatch) -> Iterator[tuple[Boto3Iam, Stubber]]:
+    """The adapter over a stubbed client whose first ``GetGroup`` page of ``developers`` holds two
+    members and points to ``page-2``; a test adds the pages that follow."""
     monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
     client = iam_client(max_workers=4)
-    first = {"GroupName": "developers", "MaxItems": GROUP_PAGE_SIZE}
     with Stubber(client) as stubber:
-        stubber.add_response("get_group", _group_page(["u1", "u2"], "page-2"), first)
-        stubber.add_response("get_group", _group_page(["u3"], "page-3"), {**first, "Marker": "page-2"})
-        stubber.add_response("get_group", _group_page(["u4"], None), {**first, "Marker": "page-3"})
+        stubber.add_response("get_group", _group_page(["u1", "u2"], "page-2"), FIRST_PAGE)
+        yield Boto3Iam(client), stubber
 
-        assert Boto3Iam(client).group_members("developers") == ["u1", "u2", "u3", "u4"]
-        stubber.assert_no_pending_responses()
+
+def test_group_members_follow_every_page_at_the_largest_page_size(paged):
+    adapter, stubber = paged
+    stubber.add_response("get_group", _group_page(["u3"], "page-3"), {**FIRST_PAGE, "Marker": "page-2"})
+    stubber.add_response("get_group", _group_page(["u4"], None), {**FIRST_PAGE, "Marker": "page-3"})
+
+    assert adapter.group_members("developers") == ["u1", "u2", "u3", "u4"]
+    stubber.assert_no_pending_responses()
 
 
 @pytest.mark.parametrize(
@@ -125,28 +136,20 @@ def test_group_members_follow_every_page_at_the_largest_page_size(monkeypatch):
     ],
     ids=["truncated-without-marker", "marker-repeated"],
 )
-def test_a_listing_that_ends_early_is_an_error_not_a_short_list(monkeypatch, second_page, problem):
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
-    client = iam_client(max_workers=4)
-    first = {"GroupName": "developers", "MaxItems": GROUP_PAGE_SIZE}
-    with Stubber(client) as stubber:
-        stubber.add_response("get_group", _group_page(["u1", "u2"], "page-2"), first)
-        stubber.add_response("get_group", second_page, {**first, "Marker": "page-2"})
+def test_a_listing_that_ends_early_is_an_error_not_a_short_list(paged, second_page, problem):
+    adapter, stubber = paged
+    stubber.add_response("get_group", second_page, {**FIRST_PAGE, "Marker": "page-2"})
 
-        with pytest.raises(IncompleteListing, match=f"get_group said more items follow after 3 but {problem}"):
-            Boto3Iam(client).group_members("developers")
+    with pytest.raises(IncompleteListing, match=f"get_group said more items follow after 3 but {problem}"):
+        adapter.group_members("developers")
 
 
-def test_a_page_that_fails_fails_the_whole_listing(monkeypatch):
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
-    client = iam_client(max_workers=4)
-    first = {"GroupName": "developers", "MaxItems": GROUP_PAGE_SIZE}
-    with Stubber(client) as stubber:
-        stubber.add_response("get_group", _group_page(["u1", "u2"], "page-2"), first)
-        stubber.add_client_error("get_group", "Throttling", "Rate exceeded", 400)
+def test_a_page_that_fails_fails_the_whole_listing(paged):
+    adapter, stubber = paged
+    stubber.add_client_error("get_group", "Throttling", "Rate exceeded", 400)
 
-        with pytest.raises(ClientError, match="Throttling"):
-            Boto3Iam(client).group_members("developers")
+    with pytest.raises(ClientError, match="Throttling"):
+        adapter.group_members("developers")
 
 
 def test_the_client_pools_a_connection_per_worker_and_uses_adaptive_retries():
