@@ -8,7 +8,7 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 # silences only that end-of-life banner, on Node 20 only (the README's Quickstart says so).
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: install test demo synth diff snapshot bench bench-organization bench-pacing fault-matrix
+.PHONY: install test demo synth diff snapshot bench bench-organization bench-pacing bench-rotation fault-matrix
 
 install: $(VENV)/.installed node_modules/.installed
 
@@ -53,6 +53,12 @@ bench-organization: install
 # minute, both 429 forms, on a fake clock (seconds).
 bench-pacing: install
 	$(PY) -m gitlab_key_rotation_dev.benchmarks.gitlab_pacing $(ARGS)
+
+# One IAM user's key rotated into 1, 10 and 100 GitLab projects (a forced rotation, then a no-op
+# run), and into 100 under a limit of 100 requests a minute: GitLab requests per target counted at
+# the server, AWS calls, wall time, invariants (under a minute).
+bench-rotation: install
+	$(PY) -m gitlab_key_rotation_dev.benchmarks.rotation $(ARGS)
 
 # The rotation's fault matrix: every external call of a clean rotation (IAM, STS, Secrets Manager,
 # SNS, each GitLab request) broken at the wire in every mode, then clean re-runs (about a minute;
