@@ -79,7 +79,14 @@ class Measured:
     aws: Counter[str] = field(default_factory=Counter)  # calls by service
     wall: float = 0.0  # seconds
     waits: float = 0.0  # seconds the fake clock advanced (every sleep of the run)
-    violations: list[str] = field(default_factory=list)
+    violations: list[str] = field(default_factory=list)  # check(settled=True): the work is done
+    violations_midway: list[str] = field(default_factory=list)  # check(settled=False): more runs to come
+
+    @property
+    def outcome(self) -> str:
+        if self.report.error:  # the run as a whole failed (token, pre-flight)
+            return "failed"
+        return ", ".join(user.outcome for user in self.report.users)
 
     @property
     def aws_total(self) -> int:
@@ -111,6 +118,7 @@ def measure(world: RotationWorld, wire: AwsWire, run_id: str, **options: object)
         wall=wall,
         waits=(world.clock.now() - clock_before).total_seconds(),
         violations=world.violations(settled=True),
+        violations_midway=world.violations(settled=False),
     )
 
 
@@ -121,8 +129,14 @@ def rotated(world: RotationWorld, replaced: str) -> bool:
 
 
 def problems(world: RotationWorld, replaced: str, runs: list[Measured], noop: Measured | None = None) -> list[str]:
-    found = [f"{m.report.request.run_id} failed: {m.report.failure_summary()}" for m in runs if m.report.failed]
-    found += [v for m in runs for v in m.violations]
+    """What is wrong once ``runs`` are over: the last must have succeeded and settled everything,
+    those before it (a run that stopped early, or failed, and left the rest to the next) must
+    have held the invariants that hold midway."""
+    *before, last = runs
+    found = [f"{m.report.request.run_id}: {v}" for m in before for v in m.violations_midway]
+    found += [f"{last.report.request.run_id}: {v}" for v in last.violations]
+    if last.report.failed:
+        found.append(f"{last.report.request.run_id} failed: {last.report.failure_summary()}")
     if not rotated(world, replaced):
         found.append("the forced rotation did not reach every target")
     if noop is not None:
@@ -178,6 +192,7 @@ def limited_row(monkeypatch, targets: int, limit: int, max_runs: int) -> dict[st
         "targets": targets,
         "limit and budget /min": f"{limit}, {limit}",
         "runs": len(runs),
+        "outcomes": "; ".join(f"{m.report.request.run_id} {m.outcome}" for m in runs),
         "total min": f"{total / 60:.1f}",
         "each run min": ", ".join(f"{(m.waits + m.wall) / 60:.1f}" for m in runs),
         f"past the Lambda's {LAMBDA_TIMEOUT_SECONDS} s": ", ".join(over) or "none",
