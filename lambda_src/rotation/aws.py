@@ -157,11 +157,18 @@ class SecretsStateStore:
         self._put(records.dump(record), ["AWSCURRENT"])
 
     def drop_pending(self, version_id: str) -> None:
-        stages = self._client.describe_secret(SecretId=self._arn).get("VersionIdsToStages", {})
-        if "AWSPENDING" in stages.get(version_id, []):
+        try:
             self._client.update_secret_version_stage(
                 SecretId=self._arn, VersionStage="AWSPENDING", RemoveFromVersionId=version_id
             )
+        except ClientError as exc:
+            # Secrets Manager refuses to remove a label the version does not carry: already
+            # dropped (a retry whose first answer was lost) is no error, anything else is.
+            if _code(exc) != "InvalidParameterException":
+                raise
+            stages = self._client.describe_secret(SecretId=self._arn).get("VersionIdsToStages", {})
+            if "AWSPENDING" in stages.get(version_id, []):
+                raise
 
     def _put(self, text: str, stages: list[str], token: str | None = None) -> str:
         arguments = {"SecretId": self._arn, "SecretString": text, "VersionStages": stages}

@@ -1,8 +1,13 @@
 """``GitLabClient``: the ``rotation.ports.GitLab`` Protocol over GitLab's REST API (``requests``).
 
-Follows ../shared/GITLAB_API.md: ``filter[environment_scope]`` on every read, write and delete of
-a variable; the upsert GET -> PUT, or POST (and after a POST that got no clear answer, GET again;
-after "has already been taken", PUT); a read-back after every write. Every retry is the client's
+Follows ../shared/GITLAB_API.md with as few requests as the rules allow: a target's variables are
+read with one list request (``per_page`` 100, pages beyond), filtered to the target's environment
+scope; a write is the upsert's second half, PUT when that read found the variable and POST when it
+did not (``filter[environment_scope]`` on every PUT and DELETE; a PUT that finds the variable gone
+posts, a POST that got no clear answer looks with a GET before it posts again, a POST answered
+"has already been taken" puts). The read-back is the caller's: one list request after a target's
+writes. Writes whose answer was lost are remembered (``late_write_wait``) so the run can re-read
+what a late write may have changed. Every retry is the client's
 own (``GitLabClient._send``, one loop like python-gitlab's ``http_request``, and one wait,
 ``GitLabClient._wait``): only the client knows that a POST must not be blindly repeated, and that
 a 409 "Resource lock" is worth a retry while a 409 "multiple variables" is not.
@@ -32,6 +37,7 @@ from .ports import (
     GitLabOutcomeUnknownError,
     GitLabRejectedError,
     TokenInfo,
+    Variable,
 )
 from .rate_budget import RateBudget
 from .settings import GitLabTarget
@@ -41,6 +47,7 @@ logger = logging.getLogger(__name__)
 Sleep = Callable[[float], None]
 
 DEFAULT_TIMEOUT = (3.05, 20.0)  # (connect, read) seconds
+PER_PAGE = 100  # GitLab's maximum: a target with up to 100 variables is read in one request
 GATEWAY_STATUSES = frozenset({502, 503, 504})  # retried for IDEMPOTENT_METHODS; 429 for every method
 IDEMPOTENT_METHODS = frozenset({"GET", "PUT", "DELETE"})
 _VARIABLE_NOT_FOUND = frozenset({"404 Variable Not Found", "404 GroupVariable Not Found"})
@@ -93,10 +100,16 @@ class GitLabClient:
         self._max_wait = max_wait
         self._sleep = sleep
         self._clock = clock
+        self._monotonic = monotonic
         self.requests_sent = 0  # every HTTP request, retries included (the GitLabRequests metric)
         self.budget = (
             None if max_requests_per_minute is None else RateBudget(max_requests_per_minute, clock=monotonic, sleep=sleep)
         )
+        # A write sent at t whose answer was lost may still land until t + late_write_horizon:
+        # GitLab was still working on it when the client gave up after the read timeout, and we
+        # give it as long again to finish.
+        self.late_write_horizon = 2 * timeout[1]
+        self._unclear_writes: dict[str, float] = {}  # by target path: when the last unclear write was sent
         self._session = requests.Session()
         self._session.headers.update(
             {"PRIVATE-TOKEN": token, "Accept": "application/json", "User-Agent": "gitlab-key-rotation"}
@@ -141,59 +154,67 @@ class GitLabClient:
 
     # targets and variables ----------------------------------------------------------------
 
-    def check_target(self, target: GitLabTarget, token: TokenInfo | None = None) -> None:
-        what = f"checking {target.label}"
-        scopes = (token or self.token_info()).scopes
-        if "api" not in scopes:
-            raise GitLabForbiddenError(
-                f"{what}: the token has scopes {list(scopes)}, but managing CI/CD variables needs scope api: "
-                "create a token with scope api and store it in the GitLab token secret",
-                None,
-            )
-        response = self._send("GET", _variables_path(target), what, params={"per_page": 1})
-        if response.status_code != 200:
-            self._fail(response, what, target)
+    def read_variables(self, target: GitLabTarget) -> dict[str, Variable]:
+        what = f"reading the CI/CD variables of {target.label}"
+        found: dict[str, Variable] = {}
+        page = "1"
+        while page:
+            response = self._send("GET", _variables_path(target), what, params={"per_page": PER_PAGE, "page": page})
+            if response.status_code != 200:
+                self._fail(response, what, target)
+            items = self._json(response, what)
+            if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
+                raise GitLabError(f"{what}: GitLab's answer is not a list of variables", response.status_code)
+            for item in items:
+                if item.get("environment_scope", "*") == target.environment_scope and isinstance(item.get("key"), str):
+                    found[item["key"]] = _variable(item)
+            page = response.headers.get("X-Next-Page", "").strip()
+        return found
 
-    def get_variable(self, target: GitLabTarget, key: str) -> str | None:
-        what = f"reading {key} of {target.label}"
-        variable = self._read(target, key, what)
-        return None if variable is None else _readable_value(variable, key, what)
-
-    def put_variable(self, target: GitLabTarget, key: str, value: str) -> None:
+    def write_variable(
+        self,
+        target: GitLabTarget,
+        key: str,
+        value: str,
+        *,
+        exists: bool,
+        variable_type: str = "env_var",
+        hidden: bool = False,
+    ) -> None:
         what = f"writing {key} to {target.label}"
         attributes = {
             "value": value,
-            "variable_type": "env_var",
+            "variable_type": variable_type,
             "protected": target.protected,
-            "masked": target.masked,
+            "masked": target.masked or hidden,
             "raw": target.raw,
             "description": target.description,
         }
         for attempt in range(self._retries + 1):
-            existing = self._read(target, key, what)
-            if existing is not None:
-                _readable_value(existing, key, what)  # a hidden variable could not be read back
-                if self._update(target, key, attributes, what):
-                    break
-            elif self._create(target, key, attributes, what):
-                break
-            self._wait(attempt)
-        else:
-            raise GitLabError(
-                f"{what}: GitLab gave no clear answer to {self._retries + 1} attempts; re-run later", None
-            )
-        if self.get_variable(target, key) != value:
-            raise GitLabRejectedError(
-                f"{what}: the variable does not read back as the value written; another writer may be changing it: "
-                "check the target's CI/CD variables",
-                None,
-            )
+            if attempt:  # the last answer was unclear: look before sending again
+                self._wait(attempt - 1)
+                exists = self._read(target, key, what) is not None
+            if self._update(target, key, attributes, what) if exists else self._create(target, key, attributes, hidden, what):
+                return
+        raise GitLabError(f"{what}: GitLab gave no clear answer to {self._retries + 1} attempts; re-run later", None)
 
     def delete_variable(self, target: GitLabTarget, key: str) -> None:
         what = f"deleting {key} of {target.label}"
-        response = self._send("DELETE", _variable_path(target, key), what, params=_scope_filter(target))
+        response = self._send(
+            "DELETE", _variable_path(target, key), what, params=_scope_filter(target), written=target
+        )
         if response.status_code not in (200, 204) and not _is_variable_404(response):
             self._fail(response, what, target)
+
+    def late_write_wait(self, target: GitLabTarget) -> float | None:
+        sent = self._unclear_writes.get(_container_path(target))
+        return None if sent is None else max(0.0, sent + self.late_write_horizon - self._monotonic())
+
+    def forget_late_writes(self, target: GitLabTarget) -> None:
+        self._unclear_writes.pop(_container_path(target), None)
+
+    def delay_for(self, requests: int) -> float:
+        return 0.0 if self.budget is None else self.budget.delay_for(requests)
 
     def _read(self, target: GitLabTarget, key: str, what: str) -> dict | None:
         """The variable at the target's scope, or None when GitLab says "Variable Not Found"."""
@@ -206,7 +227,9 @@ class GitLabClient:
 
     def _update(self, target: GitLabTarget, key: str, attributes: dict, what: str) -> bool:
         """PUT at the target's scope; False when the variable vanished since it was read."""
-        response = self._send("PUT", _variable_path(target, key), what, params=_scope_filter(target), body=attributes)
+        response = self._send(
+            "PUT", _variable_path(target, key), what, params=_scope_filter(target), body=attributes, written=target
+        )
         if _is_variable_404(response):
             return False
         if response.status_code != 200:
@@ -221,11 +244,14 @@ class GitLabClient:
             )
         return True
 
-    def _create(self, target: GitLabTarget, key: str, attributes: dict, what: str) -> bool:
-        """POST; False when the answer is unclear (none, or 5xx): the caller reads again."""
+    def _create(self, target: GitLabTarget, key: str, attributes: dict, hidden: bool, what: str) -> bool:
+        """POST (``masked_and_hidden`` with ``hidden``: GitLab takes it only at creation); False
+        when the answer is unclear (none, or 5xx): the caller reads again."""
         body = {"key": key, "environment_scope": target.environment_scope, **attributes}
+        if hidden:
+            body["masked_and_hidden"] = True
         try:
-            response = self._send("POST", _variables_path(target), what, body=body)
+            response = self._send("POST", _variables_path(target), what, body=body, written=target)
         except GitLabError:
             logger.warning("%s: no answer to the create; reading it again before retrying", what)
             return False
@@ -241,13 +267,14 @@ class GitLabClient:
                     "for this target, or a project target",
                     400,
                 )
-            _readable_value(existing, key, what)
             return self._update(target, key, attributes, what)
         if response.status_code != 201:
             self._fail(response, what, target, attributes["value"])
         scope = self._json_object(response, what).get("environment_scope")
         if scope != target.environment_scope:
-            undo = self._send("DELETE", _variable_path(target, key), what, params={"filter[environment_scope]": scope})
+            undo = self._send(
+                "DELETE", _variable_path(target, key), what, params={"filter[environment_scope]": scope}, written=target
+            )
             cleanup = "it was deleted again" if undo.status_code == 204 else f"delete {key} at scope {scope!r} by hand"
             raise GitLabRejectedError(
                 f"{what}: GitLab created {key} at scope {scope!r} instead of {target.environment_scope!r} (the group "
@@ -260,7 +287,14 @@ class GitLabClient:
     # HTTP -----------------------------------------------------------------------------------
 
     def _send(
-        self, method: str, path: str, what: str, *, params: dict | None = None, body: dict | None = None
+        self,
+        method: str,
+        path: str,
+        what: str,
+        *,
+        params: dict | None = None,
+        body: dict | None = None,
+        written: GitLabTarget | None = None,
     ) -> requests.Response:
         """One call and its retries, at most ``retries`` of them, each after ``_wait``:
 
@@ -272,13 +306,18 @@ class GitLabClient:
         - a 409 "Resource lock" (another write to the same resource), but no other 409.
 
         TLS and other local failures are not retried. Returns the last answer; a call that gets
-        no answer at all raises ``GitLabError`` with ``status`` None."""
+        no answer at all raises ``GitLabError`` with ``status`` None.
+
+        ``written``: the target a write changes. Each attempt of it that left and got no clear
+        answer (no answer, or 502/503/504 from a gateway while GitLab may still be at work) is
+        remembered for ``late_write_wait``."""
         attempt = 0
         while True:
             final = attempt == self._retries
             if self.budget is not None:
                 self.budget.take()
             self.requests_sent += 1
+            sent_at = self._monotonic()
             try:
                 response = self._session.request(
                     method,
@@ -290,6 +329,8 @@ class GitLabClient:
                     allow_redirects=False,  # requests would send PRIVATE-TOKEN to wherever a redirect points
                 )
             except requests.RequestException as error:
+                if written is not None and _left(error):
+                    self._unclear_writes[_container_path(written)] = sent_at
                 if final or not _may_retry_failure(method, error):
                     raise GitLabError(
                         f"{what}: no answer from GitLab at {self.base_url} ({type(error).__name__}); check "
@@ -299,6 +340,8 @@ class GitLabClient:
                 logger.warning("%s: no answer from GitLab (%s); retrying", what, type(error).__name__)
                 self._wait(attempt)
             else:
+                if written is not None and response.status_code in GATEWAY_STATUSES:
+                    self._unclear_writes[_container_path(written)] = sent_at
                 if final or not _may_retry_answer(method, response):
                     return response
                 logger.warning("%s: GitLab answered %s; retrying", what, response.status_code)
@@ -319,13 +362,16 @@ class GitLabClient:
             self._sleep(min(self._max_wait, seconds))
 
     def _json_object(self, response: requests.Response, what: str) -> dict:
-        try:
-            data = response.json()
-        except ValueError:
-            data = None
+        data = self._json(response, what)
         if not isinstance(data, dict):
+            raise GitLabError(f"{what}: GitLab's answer is not the expected JSON object", response.status_code)
+        return data
+
+    def _json(self, response: requests.Response, what: str) -> object:
+        data = _json_or_none(response)
+        if data is None:
             raise GitLabError(
-                f"{what}: GitLab answered {response.status_code} without the expected JSON object; "
+                f"{what}: GitLab answered {response.status_code} without JSON; "
                 f"check that gitlab.url ({self.base_url}) is the GitLab base URL",
                 response.status_code,
             )
@@ -389,10 +435,15 @@ class GitLabClient:
 def _may_retry_failure(method: str, error: requests.RequestException) -> bool:
     if isinstance(error, requests.exceptions.SSLError):
         return False  # a certificate problem stays one
-    reason = getattr(error.args[0], "reason", None) if error.args else None
-    if isinstance(error, requests.ConnectTimeout) or isinstance(reason, NewConnectionError):
-        return True  # the request never left: GitLab saw nothing
+    if not _left(error):
+        return True  # GitLab saw nothing
     return method in IDEMPOTENT_METHODS and isinstance(error, (requests.ConnectionError, requests.Timeout))
+
+
+def _left(error: requests.RequestException) -> bool:
+    """False when the request never reached GitLab: no connection could be made."""
+    reason = getattr(error.args[0], "reason", None) if error.args else None
+    return not (isinstance(error, requests.ConnectTimeout) or isinstance(reason, NewConnectionError))
 
 
 def _may_retry_answer(method: str, response: requests.Response) -> bool:
@@ -435,15 +486,13 @@ def _scope_filter(target: GitLabTarget) -> dict[str, str]:
     return {"filter[environment_scope]": target.environment_scope}
 
 
-def _readable_value(variable: dict, key: str, what: str) -> str:
-    value = variable.get("value")
-    if variable.get("hidden") or not isinstance(value, str):
-        raise GitLabRejectedError(
-            f"{what}: {key} is a hidden variable, so its value cannot be read back and checked: delete it and let the "
-            "rotation create it (masked, not hidden)",
-            200,
-        )
-    return value
+def _variable(item: dict) -> Variable:
+    value = item.get("value")
+    return Variable(
+        value if isinstance(value, str) else None,
+        hidden=bool(item.get("hidden")),
+        variable_type=str(item.get("variable_type") or "env_var"),
+    )
 
 
 def _token_info(data: dict, what: str) -> TokenInfo:

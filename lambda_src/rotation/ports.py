@@ -63,8 +63,18 @@ class GitLabOutcomeUnknownError(GitLabError):
     """A write got no answer (or a 5xx): it may have landed."""
 
 
+@dataclass(frozen=True)
+class Variable:
+    """One CI/CD variable at a target's environment scope, as GitLab shows it."""
+
+    value: str | None = field(repr=False)  # None when GitLab hides it (``masked_and_hidden``)
+    hidden: bool = False
+    variable_type: str = "env_var"  # or "file"
+
+
 class GitLab(Protocol):
     requests_sent: int  # HTTP requests sent so far, retries included
+
     def token_info(self) -> TokenInfo:
         """The token's own metadata; raises GitLabAuthError when it does not work."""
 
@@ -73,21 +83,41 @@ class GitLab(Protocol):
         client uses from then on. The old token stops working at once: store the new one first.
         Raises ``GitLabOutcomeUnknownError`` when the answer was lost (the rotation may have landed)."""
 
-    def check_target(self, target: GitLabTarget, token: TokenInfo | None = None) -> None:
-        """Raise a GitLabError naming the fix unless the target exists and the token may manage
-        its variables (a read of the variables list needs the same role as a write). ``token``:
-        the token's details as the run already read them (None: read them now)."""
+    def read_variables(self, target: GitLabTarget) -> dict[str, Variable]:
+        """Every variable of the target at its environment scope, by key: one request when the
+        target has at most 100 variables (all scopes counted), a page of 100 per request beyond.
+        Raises a GitLabError naming the fix when the target does not exist or the token may not
+        manage its variables (reading them needs the same role as writing them)."""
 
-    def get_variable(self, target: GitLabTarget, key: str) -> str | None:
-        """The value of ``key`` at the target's environment scope, or None when it does not exist."""
-
-    def put_variable(self, target: GitLabTarget, key: str, value: str) -> None:
-        """Create or update ``key`` at the target's scope with the target's settings (protected,
-        masked, raw, description), following the upsert of GITLAB_API.md, then read it back:
-        raise a GitLabError unless the variable now holds ``value``."""
+    def write_variable(
+        self,
+        target: GitLabTarget,
+        key: str,
+        value: str,
+        *,
+        exists: bool,
+        variable_type: str = "env_var",
+        hidden: bool = False,
+    ) -> None:
+        """Create (``exists`` False) or update ``key`` at the target's scope with the target's
+        settings (protected, masked, raw, description), of ``variable_type``, and ``hidden`` at
+        creation (GitLab's ``masked_and_hidden``; an update leaves it as it is), following the upsert of GITLAB_API.md: an update that finds the variable gone
+        creates it, a create that finds it taken updates it, an unclear create is looked up before
+        it is sent again. No read-back: the caller reads the target once after its writes."""
 
     def delete_variable(self, target: GitLabTarget, key: str) -> None:
         """Delete ``key`` at the target's scope; a variable that is already gone is not an error."""
+
+    def late_write_wait(self, target: GitLabTarget) -> float | None:
+        """None when every write sent to the target got a clear answer; else the seconds from now
+        until the last write whose answer was lost (a timeout, a dropped connection, a gateway
+        5xx) can no longer land (0 when that time has passed)."""
+
+    def forget_late_writes(self, target: GitLabTarget) -> None:
+        """The caller has waited ``late_write_wait`` and read the target again: stop tracking."""
+
+    def delay_for(self, requests: int) -> float:
+        """Seconds from now until ``requests`` more requests fit the rate budget (0 without one)."""
 
 
 @dataclass(frozen=True)

@@ -7,20 +7,24 @@ A failed pre-flight raises ``PreflightError`` listing every problem with what to
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from .errors import AccountUnreachableError, PreflightError, RotationError, TokenRotationInDoubtError, UserNotFoundError
+from .observation import Observation
 from .ports import (
     GitLab,
     GitLabAuthError,
     GitLabError,
     GitLabForbiddenError,
     GitLabOutcomeUnknownError,
+    IamKeys,
+    Notifier,
     TokenInfo,
+    TokenStore,
 )
-from .ports import IamKeys, Notifier, TokenStore
-from .settings import RotatedUser
+from .settings import GitLabTarget
 from .token_secret import TokenRotation, in_doubt_message
 
 logger = logging.getLogger(__name__)
@@ -152,18 +156,28 @@ def _rotate_token(
     return TokenCheck(info.expires_at, days_left, rotated=True)
 
 
-def check_users(users: tuple[RotatedUser, ...], gitlab: GitLab, iam: IamKeys, token: TokenInfo) -> None:
-    """Every IAM user exists; every target exists and its variables are writable with the token
-    (``token``: its details as ``check_token`` read them, once per run)."""
+def check_users(observations: Sequence[Observation], gitlab: GitLab, iam: IamKeys) -> None:
+    """Every IAM user exists; every target exists and its variables are readable with the token
+    (reading them needs the role writing them does). These reads are each user's first
+    observation, in its order (state secret, keys, targets), which its reconcile starts from. A
+    state secret that cannot be read fails only its user, in the reconcile; that user's keys and
+    targets are checked here all the same, outside its observation."""
     problems = []
-    for user in users:
+    for observation in observations:
         try:
-            iam.list_keys(user.iam_user)
+            observation.stored()
+            observed = True
+        except Exception:  # noqa: BLE001 - the user's reconcile reads it again and says why it fails
+            observed = False
+        try:
+            observation.keys() if observed else iam.list_keys(observation.user.iam_user)
         except (UserNotFoundError, AccountUnreachableError) as exc:
             problems.append(str(exc))
-        for target in user.targets:
+            observed = False
+        read: Callable[[GitLabTarget], object] = observation.variables if observed else gitlab.read_variables
+        for target in observation.user.targets:
             try:
-                gitlab.check_target(target, token)
+                read(target)
             except GitLabForbiddenError as exc:
                 problems.append(
                     f"{target.label}: {exc} (variables need the Maintainer role on a project and Owner on a "

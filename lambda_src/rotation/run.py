@@ -2,8 +2,9 @@
 single entry point. Collaborators come in through ``RunPorts``; ``rotation.composition`` builds the
 real ones.
 
-Order: read the GitLab token, check it (and watch its expiry: a rotated token is stored before
-anything else), pre-flight every user and target, then reconcile each user. One user's failure
+Order: read the GitLab token, check it once (and watch its expiry: a rotated token is stored
+before anything else), pre-flight every user and target (which is each user's first
+observation: ``rotation.observation``), then reconcile each user. One user's failure
 does not stop the others; the report says who failed and why.
 """
 
@@ -17,9 +18,9 @@ from datetime import timedelta
 from ..common.events import EventError
 from ..common.metrics import Metric
 from .errors import describe
-from .ports import GitLab
+from .observation import Observation
 from .plan import Policy
-from .ports import Clock, IamKeys, Notifier, Sleep, StateStore, StsVerifier, TokenStore, UserPorts
+from .ports import Clock, GitLab, IamKeys, Notifier, Sleep, StateStore, StsVerifier, TokenStore, UserPorts
 from .preflight import TokenCheck, check_token, check_users, watch_token_expiry
 from .reconcile import Reconciler, UserReport
 from .request import RunRequest
@@ -126,7 +127,11 @@ def run_rotation(
             run_id=request.run_id,
             now=started,
         )
-        check_users(users, gitlab, ports.iam, info)
+        observations = [
+            Observation(user, ports.iam, ports.state_store(user.state_secret_arn), gitlab, ports.clock)
+            for user in users
+        ]
+        check_users(observations, gitlab, ports.iam)
     except Exception as exc:
         report.error = describe(exc)
     else:
@@ -135,11 +140,11 @@ def run_rotation(
             grace_period=timedelta(hours=settings.grace_period_hours),
             deletion_window=timedelta(days=settings.deletion_window_days),
         )
-        for user in users:
+        for observation in observations:
             user_ports = UserPorts(
-                ports.iam, ports.state_store(user.state_secret_arn), gitlab, ports.verifier, ports.clock, ports.sleep
+                observation.iam, observation.state, gitlab, ports.verifier, ports.clock, ports.sleep
             )
-            report.users.append(Reconciler(user, user_ports, policy, verification, request).run())
+            report.users.append(Reconciler(observation, user_ports, policy, verification, request).run())
     report.duration_seconds = (ports.clock.now() - started).total_seconds()
     report.gitlab_requests = gitlab.requests_sent if gitlab is not None else 0
     _notify(settings, report, ports.notifier)

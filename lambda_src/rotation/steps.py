@@ -5,6 +5,8 @@ An executor changes what its step says and yields the report entries of what it 
 soon as it is done: an executor that fails halfway has still reported everything it did before.
 It works from the view the step was planned on and never patches it: what a step itself changed
 (a key deleted to make room, the keys after a failed ``CreateAccessKey``) is passed on explicitly.
+Every change goes through the user's ``observation.Observation`` (its ``iam``, ``state`` and
+``write_target``), which keeps what the run knows true for the next view.
 """
 
 from __future__ import annotations
@@ -21,12 +23,12 @@ from .errors import (
     UserNotFoundError,
     describe,
 )
+from .observation import Observation
 from .plan import Action, Step, View
 from .ports import AccessKey, NewAccessKey, UserPorts
 from .request import RunRequest
 from .settings import RotatedUser
 from .state import CurrentRecord, PendingRecord, TargetValues, target_key
-from .targets import push_key, read_target, restore_target
 from .verification import VerificationPolicy, verify_key
 
 # IAM's CreateDate and the Lambda's clock may disagree a little.
@@ -53,10 +55,19 @@ Entries = Iterator[Done | Pushed]
 
 
 class Executor:
-    """Executes the steps of one user's plan; the reconciler holds the lock meanwhile."""
+    """Executes the steps of one user's plan; the reconciler holds the lock meanwhile. ``ports``:
+    the observation's ``iam`` and ``state``, and the verifier, clock and sleep."""
 
-    def __init__(self, user: RotatedUser, ports: UserPorts, verification: VerificationPolicy, request: RunRequest):
+    def __init__(
+        self,
+        user: RotatedUser,
+        observation: Observation,
+        ports: UserPorts,
+        verification: VerificationPolicy,
+        request: RunRequest,
+    ):
         self.user = user
+        self.observation = observation
         self.ports = ports
         self.verification = verification
         self.request = request
@@ -122,7 +133,7 @@ class Executor:
         expected = TargetValues(current.access_key_id, current.secret_access_key)
         for target in self.user.targets:
             if view.held[target_key(target)] != expected:
-                push_key(self.ports.gitlab, target, current.access_key_id, current.secret_access_key)
+                self.observation.write_target(target, expected)
                 yield Pushed(target.label)
         yield Done(step.action, step.key_id)
 
@@ -175,16 +186,19 @@ class Executor:
     # --- the parts of 3 and 7 ---------------------------------------------------------------
 
     def _roll_out(self, pending: PendingRecord, pending_version: str, view: View, replacing: str | None) -> Entries:
-        """7.3 verify, 7.4 push to every target with read-back, 7.5 promote (``replacing`` becomes
-        the previous key, to be retired); on any failure 7.6 roll back."""
+        """7.3 verify, 7.4 push to every target that does not hold it yet, with read-back, 7.5
+        promote (``replacing`` becomes the previous key, to be retired); on any failure 7.6 roll
+        back."""
         assert pending.access_key_id is not None and pending.secret_access_key is not None
         key = NewAccessKey(pending.access_key_id, pending.secret_access_key, view.now)
+        values = TargetValues(key.id, key.secret)
         try:
             calls = verify_key(self.ports.verifier, key, self.user.iam_user, self.ports.sleep, self.verification)
             yield Done("verify_key", key.id, {"sts_calls": calls})
             for target in self.user.targets:
-                push_key(self.ports.gitlab, target, key.id, key.secret)
-                yield Pushed(target.label)
+                if self.observation.held(target) != values:
+                    self.observation.write_target(target, values)
+                    yield Pushed(target.label)
         except Exception as exc:
             cause = describe(exc)
             yield from self._roll_back(pending, pending_version, view.state.current)
@@ -216,11 +230,11 @@ class Executor:
         failures = []
         for target in self.user.targets:
             try:
-                held = read_target(self.ports.gitlab, target)
+                held = self.observation.held(target)
                 if held.access_key_id != key_id and held.secret_access_key != secret:
                     continue
                 before = pending.targets_before.get(target_key(target), fallback)
-                restore_target(self.ports.gitlab, target, before)
+                self.observation.write_target(target, before)
                 yield Done("restore_target", key_id, {"target": target.label})
             except Exception as exc:
                 failures.append(f"{target.label}: {exc}")

@@ -1,4 +1,4 @@
-"""In-memory fakes of the rotation's ports (``rotation.ports``, ``rotation.ports``) for the
+"""In-memory fakes of the rotation's ports (``rotation.ports``) for the
 reconciler's unit tests: no moto, no network, no waiting. Each keeps the contract of the real
 adapter it stands for (``rotation.aws``, ``rotation.gitlab_client``) where the rotation depends
 on it (``test_fakes.py`` runs the same contract tests on the fakes and on the real adapters, on moto
@@ -15,8 +15,10 @@ and the project's GitLab server):
   the same content again is accepted and changes nothing.
 - ``FakeSts``: accepts a key IAM has, Active, with its secret, once ``propagation`` has passed
   since it was created (IAM's eventual consistency); refuses it with ``KeyNotUsableError`` before.
-- ``FakeGitLab``: variables by target and scope, the token's details, ``check_target``'s scope
-  rule; unknown targets are ``GitLabNotFoundError``.
+- ``FakeGitLab``: variables by target and scope, the token's details; unknown targets are
+  ``GitLabNotFoundError``. A write broken by a fault with ``landed=True`` or a ``GitLabError``
+  without a status (no answer) is a write whose outcome the client does not know: it shows in
+  ``late_write_wait`` (as already past: a fake's late writes land at once, with ``landed``).
 - ``FakeTokenStore``: the token secret's JSON through ``rotation.token_secret``; ``FakeNotifier``.
 
 Every fake counts its calls by method name (``calls``) and can break one: ``fail(name, error)``
@@ -46,7 +48,7 @@ from gitlab_key_rotation.lambda_src.rotation.errors import (
     KeyNotUsableError,
     UserNotFoundError,
 )
-from gitlab_key_rotation.lambda_src.rotation.ports import GitLabForbiddenError, GitLabNotFoundError, TokenInfo
+from gitlab_key_rotation.lambda_src.rotation.ports import GitLabError, GitLabNotFoundError, TokenInfo, Variable
 from gitlab_key_rotation.lambda_src.rotation.ports import AccessKey, KeyStatus, NewAccessKey
 from gitlab_key_rotation.lambda_src.rotation.settings import GitLabTarget
 from gitlab_key_rotation_dev.clock import FakeClock
@@ -89,6 +91,9 @@ class FakePort:
         """Every call works again."""
         self._faults.clear()
 
+    def _failing(self, name: str, args: tuple, fault: _Fault) -> None:
+        """A fault is about to break this call (for the fakes that note some)."""
+
     def _fault(self, name: str, args: tuple) -> _Fault | None:
         for fault in self._faults:
             if fault.name == name and fault.times != 0 and (fault.when is None or fault.when(*args)):
@@ -102,15 +107,17 @@ def port_call(method: Callable) -> Callable:
     """Count the call, and apply the fault chosen for it, if any."""
 
     @functools.wraps(method)
-    def call(self: FakePort, *args):
+    def call(self: FakePort, *args, **keywords):
         self.calls[method.__name__] += 1
         fault = self._fault(method.__name__, args)
         if fault is not None and fault.action is not None:
             fault.action()
             fault = None
+        if fault is not None:
+            self._failing(method.__name__, args, fault)
         if fault is not None and not fault.landed:
             raise fault.error
-        result = method(self, *args)
+        result = method(self, *args, **keywords)
         if fault is not None:
             raise fault.error
         return result
@@ -279,6 +286,7 @@ class FakeGitLab(FakePort):
         super().__init__()
         self.containers = {(t.kind, t.id) for t in targets}
         self.variables: dict[tuple[str, str, str, str], str] = {}  # (kind, id, scope, key) -> value
+        self.unclear: set[tuple[str, str]] = set()  # targets with a write of unknown outcome
         self.info = TokenInfo(1, "rotation-bot", scopes, True, False, today + timedelta(days=200))
         self.token = "glpat-" + secrets.token_urlsafe(20)
 
@@ -303,22 +311,44 @@ class FakeGitLab(FakePort):
         return self.info, self.token
 
     @port_call
-    def check_target(self, target: GitLabTarget, token: TokenInfo | None = None) -> None:
-        if "api" not in (token or self.token_info()).scopes:
-            raise GitLabForbiddenError(f"checking {target.label}: managing CI/CD variables needs scope api", None)
-        self._where(target, target.access_key_id_variable)
+    def read_variables(self, target: GitLabTarget) -> dict[str, Variable]:
+        kind, id_, scope, _ = self._where(target, "")
+        return {
+            key: Variable(value)
+            for (k, i, s, key), value in self.variables.items()
+            if (k, i, s) == (kind, id_, scope)
+        }
 
     @port_call
-    def get_variable(self, target: GitLabTarget, key: str) -> str | None:
-        return self.variables.get(self._where(target, key))
-
-    @port_call
-    def put_variable(self, target: GitLabTarget, key: str, value: str) -> None:
+    def write_variable(
+        self,
+        target: GitLabTarget,
+        key: str,
+        value: str,
+        *,
+        exists: bool,
+        variable_type: str = "env_var",
+        hidden: bool = False,
+    ) -> None:
         self.variables[self._where(target, key)] = value
 
     @port_call
     def delete_variable(self, target: GitLabTarget, key: str) -> None:
         self.variables.pop(self._where(target, key), None)
+
+    def late_write_wait(self, target: GitLabTarget) -> float | None:
+        return 0.0 if (target.kind, target.id) in self.unclear else None
+
+    def forget_late_writes(self, target: GitLabTarget) -> None:
+        self.unclear.discard((target.kind, target.id))
+
+    def delay_for(self, requests: int) -> float:
+        return 0.0
+
+    def _failing(self, name: str, args: tuple, fault: _Fault) -> None:
+        unknown = fault.landed or (isinstance(fault.error, GitLabError) and fault.error.status is None)
+        if name in ("write_variable", "delete_variable") and unknown:
+            self.unclear.add((args[0].kind, args[0].id))
 
     def held(self, target: GitLabTarget) -> tuple[str | None, str | None]:
         """(key id, secret) as the target holds them."""

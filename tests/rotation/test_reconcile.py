@@ -12,6 +12,7 @@ import pytest
 
 from gitlab_key_rotation.lambda_src.rotation.errors import RotationError
 from gitlab_key_rotation.lambda_src.rotation.ports import GitLabError, GitLabForbiddenError
+from gitlab_key_rotation.lambda_src.rotation.observation import Observation
 from gitlab_key_rotation.lambda_src.rotation.plan import Action, Policy
 from gitlab_key_rotation.lambda_src.rotation.ports import NewAccessKey, UserPorts
 from gitlab_key_rotation.lambda_src.rotation.reconcile import Reconciler, UserReport
@@ -41,10 +42,10 @@ class World:
     sts: FakeSts
 
     def reconcile(self, run_id: str = "run-1", **options) -> UserReport:
-        ports = UserPorts(self.iam, self.state, self.gitlab, self.sts, self.clock, self.clock.sleep)
-        user = RotatedUser(USER, STATE_ARN, (A, B))
+        observation = Observation(RotatedUser(USER, STATE_ARN, (A, B)), self.iam, self.state, self.gitlab, self.clock)
+        ports = UserPorts(observation.iam, observation.state, self.gitlab, self.sts, self.clock, self.clock.sleep)
         request = RunRequest(run_id=run_id, event_id=options.pop("event_id", run_id), **options)
-        return Reconciler(user, ports, POLICY, VerificationPolicy(), request).run()
+        return Reconciler(observation, ports, POLICY, VerificationPolicy(), request).run()
 
     def managed(self, *, age_days: float, previous: str | None = None) -> NewAccessKey:
         """A key the rotation already manages, ``age_days`` old: in AWSCURRENT and every target."""
@@ -184,7 +185,7 @@ def test_the_only_active_key_is_kept_though_nothing_knows_it_and_retired_after_t
 def test_a_failing_target_rolls_everything_back(world):
     old = world.managed(age_days=31)
     world.gitlab.fail(
-        "put_variable", GitLabForbiddenError("403 Forbidden", 403), when=lambda target, *_: target == B, times=None
+        "write_variable", GitLabForbiddenError("403 Forbidden", 403), when=lambda target, *_: target == B, times=None
     )
     report = world.reconcile()
     assert report.outcome == "failed" and "was rolled back" in report.error and "403 Forbidden" in report.error
@@ -200,7 +201,8 @@ def test_a_rollback_that_cannot_restore_a_target_keeps_the_key_and_awspending(wo
     def key_id_of_b(target, key, value):
         return target == B and key == B.access_key_id_variable
 
-    world.gitlab.fail("put_variable", GitLabError("no answer", None), when=key_id_of_b, times=None)
+    # every write of B's key id lands but its answer is lost: the rollback has to write it back, and cannot tell
+    world.gitlab.fail("write_variable", GitLabError("no answer", None), when=key_id_of_b, times=None, landed=True)
     report = world.reconcile()
     assert "rollback of new key" in report.error and "is incomplete" in report.error
     pending = world.state.stage("AWSPENDING")
@@ -217,7 +219,7 @@ def test_a_target_that_lost_the_current_key_is_repaired_without_a_new_key(world)
     report = world.reconcile()
     assert names(report) == ["repair_targets"] and report.targets_updated == [B.label]
     assert world.held() == {(key.id, key.secret)} and world.iam.calls["create_key"] == 0
-    assert world.gitlab.calls["put_variable"] == 2  # B's two variables, A untouched
+    assert world.gitlab.calls["write_variable"] == 1  # B's key id: its secret and A still hold the key
 
 
 def test_a_lock_held_by_a_live_run_is_left_alone(world):
@@ -277,7 +279,8 @@ def test_a_run_reads_the_gitlab_token_once_for_every_user_and_target(world):
     settings = RotationSettings(gitlab_url="https://gitlab.test", gitlab_token_secret_arn="arn:token", users=users)
     report = run_rotation(settings, RunRequest(run_id="run-1", event_id="run-1"), ports)
     assert not report.failed and [u.outcome for u in report.users] == ["changed", "changed"]
-    assert world.gitlab.calls["token_info"] == 1 and world.gitlab.calls["check_target"] == 4
+    # the token once; each of the 4 targets read once before the rotation and once after its writes
+    assert world.gitlab.calls["token_info"] == 1 and world.gitlab.calls["read_variables"] == 8
 
 
 def test_the_fakes_keep_iams_two_key_limit(world):
