@@ -28,7 +28,7 @@ CHANGING = {
     "token_store.begin_rotation",
     "token_store.abandon_rotation",
     "token_store.write",
-    "gitlab.put_variable",
+    "gitlab.write_variable",
     "gitlab.delete_variable",
     "gitlab.rotate_token",
     "notifier.publish",

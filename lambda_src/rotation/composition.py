@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import boto3
 
@@ -18,13 +19,22 @@ from .aws import (
     SnsNotifier,
     SystemClock,
 )
-from .gitlab_client import GitLabClient
+from .gitlab_client import DEFAULT_TIMEOUT, GitLabClient
 from .request import RunRequest
+from .ports import unlimited_time
 from .run import RunPorts, RunReport, run_rotation
 from .settings import RotationSettings
 
+# Kept from the Lambda's remaining time for what follows the last step: the settling of writes
+# GitLab did not answer (up to the client's late_write_horizon, twice its read timeout), the lock's
+# release, the metrics and the summary.
+STOP_RESERVE_SECONDS = 2 * DEFAULT_TIMEOUT[1] + 10
 
-def real_ports(settings: RotationSettings, run_id: str = "") -> RunPorts:
+
+def real_ports(
+    settings: RotationSettings, run_id: str = "", remaining: Callable[[], float] | None = None
+) -> RunPorts:
+    """``remaining``: seconds the Lambda has left (None: no limit)."""
     session = boto3.session.Session()
     secrets = session.client("secretsmanager", config=CLIENT_CONFIG)
     iam = _iam_keys(session)
@@ -45,6 +55,7 @@ def real_ports(settings: RotationSettings, run_id: str = "") -> RunPorts:
         clock=SystemClock(),
         sleep=time.sleep,
         notifier=SnsNotifier(session.client("sns", config=CLIENT_CONFIG), settings.notification_topic_arn),
+        time_left=unlimited_time if remaining is None else lambda: remaining() - STOP_RESERVE_SECONDS,
     )
 
 
@@ -54,5 +65,5 @@ def _iam_keys(session: boto3.session.Session) -> Boto3IamKeys:
     )
 
 
-def rotate(settings: RotationSettings, request: RunRequest) -> RunReport:
-    return run_rotation(settings, request, real_ports(settings, request.run_id))
+def rotate(settings: RotationSettings, request: RunRequest, remaining: Callable[[], float] | None = None) -> RunReport:
+    return run_rotation(settings, request, real_ports(settings, request.run_id, remaining))

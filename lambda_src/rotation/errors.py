@@ -51,6 +51,11 @@ class RotationFailedError(RotationError):
     """A rotation failed and was rolled back (or the rollback failed too: the message says so)."""
 
 
+class OutOfTimeError(RotationError):
+    """The Lambda's time is nearly up: the run stops at a safe point (between steps, or between a
+    rotation's targets with AWSPENDING holding the key) and leaves the rest to the next run."""
+
+
 class TokenRotationInDoubtError(RotationError):
     """A rotation of the GitLab token itself may have landed without its new token being stored:
     the old token must never be used again (reuse detection); a human must look."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from ..common import metrics
@@ -45,7 +46,7 @@ def handler(event: object, context: object) -> dict:
         refused = {"event": SUMMARY_EVENT, "run_id": run_id, "ok": False, "error": str(exc)}
         log_summary(logger, SUMMARY_MESSAGE, refused, ok=False)
         raise
-    report = rotate(settings, request)
+    report = rotate(settings, request, _remaining_seconds(context))
     _emit_run_metrics(report.metrics(), started)
     for user in report.users:
         if user.current_key_age_days is not None:
@@ -60,6 +61,12 @@ def handler(event: object, context: object) -> dict:
     if report.failed:
         raise RotationRunFailed(report.failure_summary())
     return summary
+
+
+def _remaining_seconds(context: object) -> Callable[[], float] | None:
+    """The Lambda's remaining time in seconds, from its context (None outside Lambda)."""
+    remaining_ms = getattr(context, "get_remaining_time_in_millis", None)
+    return None if remaining_ms is None else lambda: remaining_ms() / 1000
 
 
 def _emit_run_metrics(run_metrics: list[metrics.Metric], started: datetime) -> None:

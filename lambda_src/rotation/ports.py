@@ -10,6 +10,8 @@ implementation contains a variable value or the token.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Protocol
@@ -201,9 +203,14 @@ class TokenStore(Protocol):
         """Store a new token and drop the record in one write, keeping any other keys of the JSON."""
 
 
+def unlimited_time() -> float:
+    return math.inf
+
+
 @dataclass(frozen=True)
 class UserPorts:
-    """What one user's reconcile run works with."""
+    """What one user's reconcile run works with. ``time_left``: seconds until the run must have
+    stopped (the Lambda's remaining time less what settling and the summary need)."""
 
     iam: IamKeys
     state: StateStore
@@ -211,3 +218,4 @@ class UserPorts:
     verifier: StsVerifier
     clock: Clock
     sleep: Sleep
+    time_left: Callable[[], float] = unlimited_time

@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field, replace
 
-from .errors import RotationBlockedError, RotationError, describe
+from .errors import OutOfTimeError, RotationBlockedError, RotationError, describe
 from .observation import Observation
 from .plan import Action, Plan, Policy, View, plan
 from .ports import UserPorts
@@ -44,7 +44,7 @@ SETTLE_ROUNDS = 3  # repairs of late writes whose own writes went unanswered aga
 @dataclass
 class UserReport:
     iam_user: str
-    outcome: str = "unchanged"  # unchanged | changed | planned | skipped | failed
+    outcome: str = "unchanged"  # unchanged | changed | planned | skipped | stopped | failed
     actions: list[dict] = field(default_factory=list)
     targets_updated: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -99,6 +99,9 @@ class Reconciler:
     def run(self) -> UserReport:
         try:
             self._run()
+        except OutOfTimeError as exc:
+            self.report.outcome = "stopped"
+            self.report.notes.append(str(exc))
         except Exception as exc:
             self.report.outcome = "failed"
             self.report.error = describe(exc)
@@ -170,6 +173,7 @@ class Reconciler:
             if not steps:
                 return
             step = steps[0]
+            self.executor.ensure_time(f"{step.action} ({step.reason})")
             logger.info("step %s on key %s for %s: %s", step.action, step.key_id, self.user.iam_user, step.reason)
             self.report.record(self.executor.execute(step, view))
         raise RotationError(f"the plan for {self.user.iam_user} did not settle after {MAX_STEPS} steps")

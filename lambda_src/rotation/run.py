@@ -5,7 +5,9 @@ real ones.
 Order: read the GitLab token, check it once (and watch its expiry: a rotated token is stored
 before anything else), pre-flight every user and target (which is each user's first
 observation: ``rotation.observation``), then reconcile each user. One user's failure
-does not stop the others; the report says who failed and why.
+does not stop the others; the report says who failed and why. When the Lambda's time is nearly
+up (``RunPorts.time_left``) the run stops at a safe point: the user being reconciled says where
+(``stopped``), and the users not started are listed (``not_started``) for the next run.
 """
 
 from __future__ import annotations
@@ -20,11 +22,23 @@ from ..common.metrics import Metric
 from .errors import describe
 from .observation import Observation
 from .plan import Policy
-from .ports import Clock, GitLab, IamKeys, Notifier, Sleep, StateStore, StsVerifier, TokenStore, UserPorts
+from .ports import (
+    Clock,
+    GitLab,
+    IamKeys,
+    Notifier,
+    Sleep,
+    StateStore,
+    StsVerifier,
+    TokenStore,
+    UserPorts,
+    unlimited_time,
+)
 from .preflight import TokenCheck, check_token, check_users, watch_token_expiry
 from .reconcile import Reconciler, UserReport
 from .request import RunRequest
 from .settings import RotatedUser, RotationSettings
+from .steps import enough_time
 from .verification import VerificationPolicy
 
 logger = logging.getLogger(__name__)
@@ -42,6 +56,7 @@ class RunPorts:
     clock: Clock
     sleep: Sleep
     notifier: Notifier
+    time_left: Callable[[], float] = unlimited_time  # see ``UserPorts``
 
 
 @dataclass
@@ -52,6 +67,7 @@ class RunReport:
     error: str | None = None  # the run as a whole failed (bad event, token, pre-flight)
     duration_seconds: float = 0.0
     gitlab_requests: int = 0
+    not_started: list[str] = field(default_factory=list)  # users left for the next run: time was up
 
     @property
     def failed(self) -> bool:
@@ -93,6 +109,8 @@ class RunReport:
             "gitlab_requests": self.gitlab_requests,
             "users": [u.as_json() for u in self.users],
         }
+        if self.not_started:
+            data["not_started"] = self.not_started
         if self.token is not None:
             data["gitlab_token"] = self.token.as_json()
         if self.error:
@@ -141,8 +159,11 @@ def run_rotation(
             deletion_window=timedelta(days=settings.deletion_window_days),
         )
         for observation in observations:
+            if report.not_started or not enough_time(ports.time_left, gitlab):
+                report.not_started.append(observation.user.iam_user)
+                continue
             user_ports = UserPorts(
-                observation.iam, observation.state, gitlab, ports.verifier, ports.clock, ports.sleep
+                observation.iam, observation.state, gitlab, ports.verifier, ports.clock, ports.sleep, ports.time_left
             )
             report.users.append(Reconciler(observation, user_ports, policy, verification, request).run())
     report.duration_seconds = (ports.clock.now() - started).total_seconds()

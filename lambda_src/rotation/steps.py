@@ -18,6 +18,7 @@ from datetime import timedelta
 from .errors import (
     KeyLimitError,
     KeyNotFoundError,
+    OutOfTimeError,
     RotationBlockedError,
     RotationFailedError,
     UserNotFoundError,
@@ -25,7 +26,7 @@ from .errors import (
 )
 from .observation import Observation
 from .plan import Action, Step, View
-from .ports import AccessKey, NewAccessKey, UserPorts
+from .ports import AccessKey, GitLab, NewAccessKey, UserPorts
 from .request import RunRequest
 from .settings import RotatedUser
 from .state import CurrentRecord, PendingRecord, TargetValues, target_key
@@ -33,6 +34,15 @@ from .verification import VerificationPolicy, verify_key
 
 # IAM's CreateDate and the Lambda's clock may disagree a little.
 _CLOCK_SKEW = timedelta(minutes=1)
+
+# A run goes on with the next step or target only while the Lambda has time for one target's
+# requests (two writes and the read-back) after the rate budget's pacing, at this much each.
+TARGET_REQUESTS = 3
+SECONDS_PER_REQUEST = 2.0
+
+
+def enough_time(time_left: Callable[[], float], gitlab: GitLab) -> bool:
+    return time_left() >= gitlab.delay_for(TARGET_REQUESTS) + TARGET_REQUESTS * SECONDS_PER_REQUEST
 
 
 @dataclass(frozen=True)
@@ -74,6 +84,11 @@ class Executor:
 
     def execute(self, step: Step, view: View) -> Entries:
         return EXECUTORS[step.action](self, step, view)
+
+    def ensure_time(self, before: str) -> None:
+        """Raise ``OutOfTimeError`` unless there is time for one more target's writes."""
+        if not enough_time(self.ports.time_left, self.ports.gitlab):
+            raise OutOfTimeError(f"stopped before {before}: the Lambda's time was nearly up")
 
     # --- 3. resume or roll back -------------------------------------------------------------
 
@@ -133,6 +148,7 @@ class Executor:
         expected = TargetValues(current.access_key_id, current.secret_access_key)
         for target in self.user.targets:
             if view.held[target_key(target)] != expected:
+                self.ensure_time(f"repairing {target.label}")
                 self.observation.write_target(target, expected)
                 yield Pushed(target.label)
         yield Done(step.action, step.key_id)
@@ -192,13 +208,21 @@ class Executor:
         assert pending.access_key_id is not None and pending.secret_access_key is not None
         key = NewAccessKey(pending.access_key_id, pending.secret_access_key, view.now)
         values = TargetValues(key.id, key.secret)
+        holding = 0
         try:
             calls = verify_key(self.ports.verifier, key, self.user.iam_user, self.ports.sleep, self.verification)
             yield Done("verify_key", key.id, {"sts_calls": calls})
             for target in self.user.targets:
                 if self.observation.held(target) != values:
+                    self.ensure_time(f"writing new key {key.id} to {target.label}")
                     self.observation.write_target(target, values)
                     yield Pushed(target.label)
+                holding += 1
+        except OutOfTimeError as exc:  # a safe point: AWSPENDING has what the next run needs to finish
+            raise OutOfTimeError(
+                f"{exc}; {holding} of {len(self.user.targets)} targets hold new key {key.id}, which AWSPENDING "
+                "holds: the next run finishes the rotation, and the old key works until then"
+            ) from None
         except Exception as exc:
             cause = describe(exc)
             yield from self._roll_back(pending, pending_version, view.state.current)

@@ -14,7 +14,7 @@ from gitlab_key_rotation.lambda_src.rotation.errors import RotationError
 from gitlab_key_rotation.lambda_src.rotation.ports import GitLabError, GitLabForbiddenError
 from gitlab_key_rotation.lambda_src.rotation.observation import Observation
 from gitlab_key_rotation.lambda_src.rotation.plan import Action, Policy
-from gitlab_key_rotation.lambda_src.rotation.ports import NewAccessKey, UserPorts
+from gitlab_key_rotation.lambda_src.rotation.ports import NewAccessKey, UserPorts, unlimited_time
 from gitlab_key_rotation.lambda_src.rotation.reconcile import Reconciler, UserReport
 from gitlab_key_rotation.lambda_src.rotation.request import RunRequest
 from gitlab_key_rotation.lambda_src.rotation.run import RunPorts, run_rotation
@@ -41,9 +41,11 @@ class World:
     gitlab: FakeGitLab
     sts: FakeSts
 
-    def reconcile(self, run_id: str = "run-1", **options) -> UserReport:
+    def reconcile(self, run_id: str = "run-1", time_left=unlimited_time, **options) -> UserReport:
         observation = Observation(RotatedUser(USER, STATE_ARN, (A, B)), self.iam, self.state, self.gitlab, self.clock)
-        ports = UserPorts(observation.iam, observation.state, self.gitlab, self.sts, self.clock, self.clock.sleep)
+        ports = UserPorts(
+            observation.iam, observation.state, self.gitlab, self.sts, self.clock, self.clock.sleep, time_left
+        )
         request = RunRequest(run_id=run_id, event_id=options.pop("event_id", run_id), **options)
         return Reconciler(observation, ports, POLICY, VerificationPolicy(), request).run()
 
@@ -288,3 +290,37 @@ def test_the_fakes_keep_iams_two_key_limit(world):
     world.iam.add_key(USER)
     with pytest.raises(RotationError, match="LimitExceeded"):
         world.iam.create_key(USER)
+
+
+def test_a_run_out_of_time_stops_between_targets_and_the_next_run_finishes_the_rotation(world):
+    old = world.managed(age_days=31)
+    # time for target A's writes, none left after them
+    report = world.reconcile(time_left=lambda: 0.0 if world.gitlab.calls["write_variable"] >= 2 else 600.0)
+    assert report.outcome == "stopped" and report.error is None
+    assert "stopped before writing new key" in report.notes[-1] and "1 of 2 targets hold new key" in report.notes[-1]
+    pending = world.state.stage("AWSPENDING")
+    new = pending["access_key_id"]
+    assert world.gitlab.held(A) == (new, world.secret(new)) and world.gitlab.held(B) == (old.id, old.secret)
+    assert world.iam.status(USER) == {old.id: "Active", new: "Active"}  # both work meanwhile
+    assert world.state.stage("ROTATION_LOCK")["released"]
+    again = world.reconcile(run_id="run-2")
+    assert names(again) == ["verify_key", "promote_key"] and again.targets_updated == [B.label]
+    assert world.current() == new and world.held() == {(new, world.secret(new))}
+
+
+def test_a_run_without_time_for_a_step_does_not_start_it(world):
+    world.managed(age_days=31)
+    report = world.reconcile(time_left=lambda: 1.0)
+    assert report.outcome == "stopped" and report.actions == [] and "stopped before rotate" in report.notes[-1]
+    assert world.iam.calls["create_key"] == 0 and world.state.stage("ROTATION_LOCK")["released"]
+
+
+def test_a_write_whose_answer_was_lost_is_read_again_before_the_run_ends_and_repaired(world):
+    key = world.managed(age_days=3)
+    world.gitlab.delete_variable(B, B.access_key_id_variable)
+    # the repair's write of B's key id lands, but its answer is lost: the run cannot tell what B holds
+    world.gitlab.fail("write_variable", GitLabError("no answer", None), landed=True)
+    report = world.reconcile()
+    assert report.outcome == "failed" and world.gitlab.held(B) == (key.id, key.secret)
+    assert any("read project platform/deployer (scope production) again" in n for n in report.notes)
+    assert world.gitlab.calls["read_variables"] == 3  # A and B at the start, B again after the lost answer
