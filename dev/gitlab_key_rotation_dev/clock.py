@@ -3,6 +3,7 @@ no network, so a fake-only test can import it without loading moto."""
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, timedelta
 
 START = datetime(2031, 3, 14, 9, 0, tzinfo=UTC)
@@ -25,5 +26,8 @@ class FakeClock:
         self.moment += timedelta(**delta)
 
     def sleep(self, seconds: float) -> None:
+        """Advance by ``seconds``, rounded up to the microsecond ``datetime`` resolves (as a real
+        sleep lasts at least as long as asked: rounded down, a wait until a moment could fall
+        short of it forever)."""
         self.slept.append(seconds)
-        self.moment += timedelta(seconds=seconds)
+        self.moment += timedelta(microseconds=math.ceil(seconds * 1_000_000))

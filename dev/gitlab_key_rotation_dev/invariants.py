@@ -12,6 +12,7 @@ that finished. Each violation is a sentence naming the invariant, the key and th
 
 from __future__ import annotations
 
+import configparser
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -47,7 +48,7 @@ def observe(
 
     return Observed(
         keys=keys,
-        targets={t.label: _held(gitlab, t) for t in user.targets},
+        targets={t.label: held(gitlab, t) for t in user.targets},
         current=stage("AWSCURRENT") or {},
         pending=stage("AWSPENDING"),
         lock=stage("ROTATION_LOCK"),
@@ -55,7 +56,16 @@ def observe(
     )
 
 
-def _held(gitlab: GitLabServer, target: GitLabTarget) -> tuple[str | None, str | None]:
+def held(gitlab: GitLabServer, target: GitLabTarget) -> tuple[str | None, str | None]:
+    """(key id, secret) the target holds, as the GitLab server stores them (hidden values too;
+    the ``default`` profile of a ``credentials_file`` target's file, read as the AWS SDK reads it)."""
+    if target.delivery == "credentials_file":
+        variable = gitlab.variable(target, target.credentials_file_variable, target.environment_scope)
+        profile = configparser.ConfigParser(interpolation=None)
+        if variable is not None:
+            profile.read_string(variable.value)
+        section = profile["default"] if profile.has_section("default") else {}
+        return section.get("aws_access_key_id"), section.get("aws_secret_access_key")
     values = []
     for key in (target.access_key_id_variable, target.secret_access_key_variable):
         variable = gitlab.variable(target, key, target.environment_scope)

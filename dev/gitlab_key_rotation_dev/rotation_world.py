@@ -28,7 +28,7 @@ from gitlab_key_rotation.lambda_src.rotation.settings import GitLabTarget, Rotat
 from gitlab_key_rotation.lambda_src.rotation.verification import VerificationPolicy
 from gitlab_key_rotation_dev.clock import START, FakeClock
 from gitlab_key_rotation_dev.gitlab_server import OWNER, GitLabServer
-from gitlab_key_rotation_dev.invariants import Observed, check, observe
+from gitlab_key_rotation_dev.invariants import Observed, check, held, observe
 
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"  # moto's default account
@@ -186,11 +186,7 @@ class RotationWorld:
 
     def held(self, target: GitLabTarget) -> tuple[str | None, str | None]:
         """(key id, secret) as the target holds them."""
-        values = []
-        for key in (target.access_key_id_variable, target.secret_access_key_variable):
-            variable = self.gitlab.variable(target, key, target.environment_scope)
-            values.append(variable.value if variable else None)
-        return values[0], values[1]
+        return held(self.gitlab, target)
 
     def stage(self, label: str) -> dict | None:
         stages = self.secrets.describe_secret(SecretId=self.state_arn).get("VersionIdsToStages", {})

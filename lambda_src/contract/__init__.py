@@ -95,7 +95,10 @@ class GitLabTarget:
 
     ``id`` is the numeric id (``"1234"`` or ``1234``) or the full path (``"my-group/sub-group"``).
     ``protected=True`` exposes the variables only to protected branches and tags; ``masked`` hides
-    them in job logs; ``raw`` stops GitLab from expanding ``$`` in them. Every field is checked
+    them in job logs; ``raw`` stops GitLab from expanding ``$`` in them. ``delivery``
+    ``"credentials_file"`` writes one file variable (``credentials_file_variable``) holding an AWS
+    credentials file instead of two variables; ``hidden`` creates the secret variable masked and
+    hidden. Every field is checked
     by the contract's rules (``settings.TARGET``) when the object is made.
     """
 
@@ -108,6 +111,9 @@ class GitLabTarget:
     masked: bool = declared.MASKED.default
     raw: bool = declared.RAW.default
     description: str = declared.DESCRIPTION.default
+    delivery: str = declared.DELIVERY.default
+    credentials_file_variable: str = declared.CREDENTIALS_FILE_VARIABLE.default
+    hidden: bool = declared.HIDDEN.default
 
     def __post_init__(self) -> None:
         values = check_values(declared.TARGET, asdict(self), "", "name")
@@ -117,6 +123,11 @@ class GitLabTarget:
     def label(self) -> str:
         """Human-readable name for logs and errors, e.g. ``group my-group (scope *)``."""
         return f"{self.kind} {self.id} (scope {self.environment_scope})"
+
+    @property
+    def variables(self) -> tuple[str, ...]:
+        """The variables its delivery writes, in the order it writes them."""
+        return declared.target_variables(asdict(self))
 
     def to_json(self) -> dict[str, object]:
         """The object ``settings.json`` holds for this target (every field, by name)."""

@@ -45,6 +45,28 @@ PROTECTED = Setting("protected", r.Boolean(), True, "variables reach protected b
 MASKED = Setting("masked", r.Boolean(), True, "GitLab hides the values in job logs", runtime=True)
 RAW = Setting("raw", r.Boolean(), True, "GitLab does not expand `$` in the values", runtime=True)
 DESCRIPTION = Setting("description", r.DESCRIPTION, DEFAULT_DESCRIPTION, "variable description (at most 255 characters)", runtime=True)
+DELIVERY = Setting(
+    "delivery", r.Choice(("variables", "credentials_file")), "variables",
+    "`variables`: the key id and the secret in two variables, written one after the other (the secret first); "
+    "`credentials_file`: one file-type variable holding an AWS credentials file with both (profile `default`), "
+    "written at once. GitLab cannot mask a multi-line value, so that variable is never masked: a job that prints "
+    "the file shows the secret in its log (`masked` does not apply)",
+    runtime=True,
+)  # fmt: skip
+CREDENTIALS_FILE_VARIABLE = Setting(
+    "credentials_file_variable", r.VARIABLE_KEY, "AWS_SHARED_CREDENTIALS_FILE",
+    "`credentials_file` delivery: the file variable; GitLab gives the job its path, and the AWS SDKs and CLI read "
+    "`AWS_SHARED_CREDENTIALS_FILE` natively",
+    runtime=True,
+)  # fmt: skip
+HIDDEN = Setting(
+    "hidden", r.Boolean(), False,
+    "`variables` delivery: create the secret variable masked and hidden (GitLab 17.4+), so no one can read it in "
+    "GitLab's UI or API. GitLab hides a variable only when it is created: an existing visible one stays visible "
+    "(delete it, and the next run creates it hidden). Its value then never reads back: a write is checked by the "
+    "key id variable's value and the secret variable being there, hidden",
+    runtime=True,
+)  # fmt: skip
 
 
 def _variables_differ(v: Mapping[str, Any], at: At) -> Iterator[str]:
@@ -55,12 +77,30 @@ def _variables_differ(v: Mapping[str, Any], at: At) -> Iterator[str]:
         )
 
 
+def _hidden_needs_variables(v: Mapping[str, Any], at: At) -> Iterator[str]:
+    if v.get("hidden") and v.get("delivery") == "credentials_file":
+        yield (
+            f"{at('hidden')} needs delivery 'variables': GitLab hides only masked variables, and a credentials file "
+            "(several lines) cannot be masked"
+        )
+
+
+def target_variables(target: Mapping[str, Any]) -> tuple[str, ...]:
+    """The variables a target's delivery writes."""
+    if target["delivery"] == "credentials_file":
+        return (target["credentials_file_variable"],)
+    return (target["secret_access_key_variable"], target["access_key_id_variable"])
+
+
 TARGET = Section(
     None,
-    (KIND, TARGET_ID, ACCESS_KEY_ID_VARIABLE, SECRET_ACCESS_KEY_VARIABLE, ENVIRONMENT_SCOPE, PROTECTED, MASKED, RAW, DESCRIPTION),
+    (
+        KIND, TARGET_ID, ACCESS_KEY_ID_VARIABLE, SECRET_ACCESS_KEY_VARIABLE, ENVIRONMENT_SCOPE, PROTECTED, MASKED, RAW,
+        DESCRIPTION, DELIVERY, CREDENTIALS_FILE_VARIABLE, HIDDEN,
+    ),
     doc="a GitLab group or project whose CI/CD variables receive the key",
-    checks=(_variables_differ,),
-)
+    checks=(_variables_differ, _hidden_needs_variables),
+)  # fmt: skip
 
 IAM_USER = Setting("iam_user", r.IAM_USER_NAME, doc="IAM machine user whose key is rotated", runtime=True)
 IAM_PATH = Setting("iam_path", r.IamPath(), "/", "the user's IAM path (shapes its ARN in the role's policy)", runtime=True)
@@ -90,7 +130,7 @@ def _users_distinct(v: Mapping[str, Any], at: At) -> Iterator[str]:
         names.setdefault(folded, i)
         for j, target in enumerate(user["targets"]):
             here = f"{at('users')}[{i}].targets[{j}]"
-            for variable in dict.fromkeys((target["access_key_id_variable"], target["secret_access_key_variable"])):
+            for variable in dict.fromkeys(target_variables(target)):
                 slot = (target["kind"], target["id"], target["environment_scope"], variable)
                 if slot in slots:
                     yield (

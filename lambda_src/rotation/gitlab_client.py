@@ -186,7 +186,7 @@ class GitLabClient:
             "value": value,
             "variable_type": variable_type,
             "protected": target.protected,
-            "masked": target.masked or hidden,
+            "masked": (target.masked or hidden) and variable_type == "env_var",  # GitLab cannot mask a file
             "raw": target.raw,
             "description": target.description,
         }

@@ -65,7 +65,13 @@ class Observation:
         return self._variables[name]
 
     def held(self, target: GitLabTarget) -> TargetValues:
-        return held(target, self.variables(target))
+        return held(target, self.variables(target), self._known_secrets())
+
+    def _known_secrets(self) -> dict[str, str]:
+        """Key id -> secret of the keys the state secret holds (AWSCURRENT's, AWSPENDING's)."""
+        stored = self.stored()
+        records = (stored.current, stored.pending) if stored.pending else (stored.current,)
+        return {r.access_key_id: r.secret_access_key for r in records if r.access_key_id and r.secret_access_key}
 
     def view(self) -> View:
         stored, keys = self.stored(), self.keys()
@@ -96,9 +102,9 @@ class Observation:
 
     def write_target(self, target: GitLabTarget, values: TargetValues) -> None:
         """Make ``target`` hold ``values`` (``targets.write``: written, read back, checked)."""
-        before = self.variables(target)
+        before, known = self.variables(target), self._known_secrets()
         self.forget_target(target)  # until the read that ends the write says what it holds
-        self._variables[target_key(target)] = write(self._gitlab, target, before, values)
+        self._variables[target_key(target)] = write(self._gitlab, target, before, values, known)
 
 
 class ObservedIam:

@@ -107,11 +107,12 @@ class StoredState:
 
 
 def target_key(target: GitLabTarget) -> str:
-    """How ``targets_before`` names a target: kind, id, scope and both variable names."""
-    return (
-        f"{target.kind}:{target.id}:{target.environment_scope}:"
-        f"{target.access_key_id_variable}:{target.secret_access_key_variable}"
-    )
+    """How ``targets_before`` names a target: kind, id, scope and the variable names (both of
+    ``variables`` delivery; ``file:`` and the file variable of ``credentials_file``)."""
+    where = f"{target.kind}:{target.id}:{target.environment_scope}:"
+    if target.delivery == "credentials_file":
+        return where + f"file:{target.credentials_file_variable}"
+    return where + f"{target.access_key_id_variable}:{target.secret_access_key_variable}"
 
 
 # --- JSON ---------------------------------------------------------------------------------------

@@ -221,7 +221,7 @@ def test_a_hidden_variable_reads_as_hidden_without_a_value(gitlab, client):
     [variable] = client.read_variables(APP).values()
     assert (variable.value, variable.hidden) == (None, True)
     with pytest.raises(GitLabRejectedError, match="hidden variable"):
-        held(APP, client.read_variables(APP))
+        held(APP, client.read_variables(APP), {})
 
 
 # writing ---------------------------------------------------------------------------------------
@@ -262,19 +262,19 @@ def test_writing_a_target_is_its_writes_and_one_read_back(gitlab, client):
     ]
     for target in targets:
         gitlab.clear_log()
-        after = write(client, target, client.read_variables(target), TargetValues(KEY_ID, SECRET))
-        assert held(target, after) == TargetValues(KEY_ID, SECRET)
+        after = write(client, target, client.read_variables(target), TargetValues(KEY_ID, SECRET), {})
+        assert held(target, after, {}) == TargetValues(KEY_ID, SECRET)
         assert calls(gitlab) == [("GET", "variables"), ("POST", "variables"), ("POST", "variables"), ("GET", "variables")]
     assert [v.key for v in gitlab.variables(targets[0])] == ["AWS_SECRET_ACCESS_KEY", "DEPLOY_KEY_ID"]
     gitlab.clear_log()
-    write(client, APP, client.read_variables(APP), TargetValues(KEY_ID, SECRET))
+    write(client, APP, client.read_variables(APP), TargetValues(KEY_ID, SECRET), {})
     assert calls(gitlab) == [("GET", "variables"), ("GET", "variables")]  # already held: nothing written
 
 
 def test_a_value_that_does_not_read_back_is_an_error(gitlab, client):
     gitlab.inject(method="GET", path=r"/variables$", status=200, nth=1, body=[])
     with pytest.raises(GitLabRejectedError, match="do not read back as written"):
-        write(client, APP, {}, TargetValues(NEW_KEY_ID, SECRET))
+        write(client, APP, {}, TargetValues(NEW_KEY_ID, SECRET), {})
 
 
 def test_a_value_gitlab_cannot_mask_is_rejected_without_the_value(client):

@@ -1,0 +1,88 @@
+"""The two delivery options of a target, against the project's GitLab server and moto:
+``delivery: credentials_file`` (one file variable, one write per rotation, a credentials file the
+AWS SDK reads) and ``hidden: true`` (the secret variable created masked and hidden, its value never
+read back)."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import boto3
+import pytest
+
+from gitlab_key_rotation.lambda_src.rotation.settings import GitLabTarget
+from gitlab_key_rotation_dev.rotation_world import RotationWorld, build_world
+
+FILE_TARGET = GitLabTarget("project", "platform/deployer", environment_scope="production", delivery="credentials_file")
+HIDDEN_TARGET = GitLabTarget("group", "platform", hidden=True)
+
+
+@pytest.fixture
+def world(aws, gitlab, clock) -> RotationWorld:
+    gitlab.today = clock.now().date()
+    return build_world(gitlab, clock, targets=(FILE_TARGET, HIDDEN_TARGET))
+
+
+def current(world: RotationWorld) -> tuple[str, str]:
+    state = world.stage("AWSCURRENT")
+    return state["access_key_id"], state["secret_access_key"]
+
+
+def requests_to(world: RotationWorld, path: str) -> Counter:
+    return Counter(r.method for r in world.gitlab.requests if path in r.path)
+
+
+def test_a_credentials_file_target_gets_one_file_variable_in_one_write_that_the_aws_sdk_reads(
+    world, tmp_path, monkeypatch
+):
+    report = world.run(run_id="run-1")
+    assert not report.failed, report.as_json()
+    key_id, secret = current(world)
+    file = world.gitlab.variable(FILE_TARGET, "AWS_SHARED_CREDENTIALS_FILE", "production")
+    assert (file.variable_type, file.masked, file.protected) == ("file", False, True)
+    assert world.gitlab.variable(FILE_TARGET, "AWS_ACCESS_KEY_ID", "production") is None
+    # what a CI job does with it: GitLab writes the value to a file and puts its path in the variable
+    path = tmp_path / "credentials"
+    path.write_text(file.value)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(path))
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    credentials = boto3.session.Session().get_credentials()
+    assert (credentials.access_key, credentials.secret_key, credentials.method) == (key_id, secret, "shared-credentials-file")
+
+    world.gitlab.clear_log()
+    again = world.run(run_id="run-2", event_id="ev-2", force=True)
+    assert not again.failed and current(world)[0] != key_id
+    # the project: one list read, ONE write (both halves at once), one read-back
+    assert requests_to(world, "/projects/") == Counter({"GET": 2, "PUT": 1})
+
+
+def test_a_hidden_target_gets_its_secret_created_masked_and_hidden_and_rotated_without_reading_it(world):
+    first = world.run(run_id="run-1")
+    assert not first.failed, first.as_json()
+    key_id, secret = current(world)
+    hidden = world.gitlab.variable(HIDDEN_TARGET, "AWS_SECRET_ACCESS_KEY")
+    visible = world.gitlab.variable(HIDDEN_TARGET, "AWS_ACCESS_KEY_ID")
+    assert (hidden.hidden, hidden.masked, hidden.value) == (True, True, secret)  # the server's own record
+    assert (visible.hidden, visible.value) == (False, key_id)
+
+    quiet = world.run(run_id="run-2")
+    assert [u.outcome for u in quiet.users] == ["unchanged"]
+    again = world.run(run_id="run-3", event_id="ev-3", force=True)
+    assert not again.failed, again.as_json()
+    new_id, new_secret = current(world)
+    assert new_id != key_id
+    assert world.gitlab.variable(HIDDEN_TARGET, "AWS_SECRET_ACCESS_KEY").value == new_secret  # updated, still hidden
+    assert world.gitlab.variable(HIDDEN_TARGET, "AWS_SECRET_ACCESS_KEY").hidden
+    assert world.violations(settled=True) == []
+
+
+def test_a_hidden_secret_the_rotation_did_not_write_is_an_error_and_nothing_changes(world):
+    human = world.seed_key(age_days=40)
+    world.gitlab.set_variable(HIDDEN_TARGET, "AWS_ACCESS_KEY_ID", human, masked=True, raw=True)
+    world.gitlab.set_variable(
+        HIDDEN_TARGET, "AWS_SECRET_ACCESS_KEY", world.seeded_keys[human], masked=True, raw=True, hidden=True
+    )
+    report = world.run(run_id="run-1")
+    assert report.failed and "whose secret this rotation never wrote" in report.users[0].error
+    assert world.keys() == {human: "Active"} and world.stage("AWSPENDING") is None
