@@ -126,7 +126,7 @@ class GitLabTarget:
 
     @property
     def variables(self) -> tuple[str, ...]:
-        """The variables its delivery writes, in the order it writes them."""
+        """The variables its delivery writes."""
         return declared.target_variables(asdict(self))
 
     def to_json(self) -> dict[str, object]:

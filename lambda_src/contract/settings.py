@@ -89,7 +89,7 @@ def target_variables(target: Mapping[str, Any]) -> tuple[str, ...]:
     """The variables a target's delivery writes."""
     if target["delivery"] == "credentials_file":
         return (target["credentials_file_variable"],)
-    return (target["secret_access_key_variable"], target["access_key_id_variable"])
+    return (target["access_key_id_variable"], target["secret_access_key_variable"])
 
 
 TARGET = Section(
