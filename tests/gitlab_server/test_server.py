@@ -637,7 +637,7 @@ def test_disconnect_drops_the_connection_without_an_answer(gitlab, world):
 def test_a_late_write_lands_after_the_client_gave_up_and_on_top_of_what_it_wrote_next(gitlab, world):
     app = GitLabTarget("project", "platform/team/app")
     gitlab.set_variable(app, "K", "old")
-    late = gitlab.inject(method="PUT", path="/variables/K$", **late_write(after=1.0))
+    late = gitlab.inject(method="PUT", path="/variables/K$", **late_write(after=3.0))
     url = gitlab.url + "/api/v4" + APP + "/variables/K"
     with pytest.raises(requests.exceptions.ReadTimeout):
         requests.put(url, headers={"PRIVATE-TOKEN": world}, json={"value": "new"}, timeout=(1, 0.2))

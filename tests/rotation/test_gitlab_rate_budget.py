@@ -137,10 +137,12 @@ def limited(gitlab, clock):
 
 def work(client: GitLabClient, writes: int) -> None:
     """A rotation's kind of traffic: the token's details, then writes (3 requests each: the
-    read, the create or update, the read-back)."""
+    target's read, the create or update, the read-back)."""
     client.token_info()
     for i in range(writes):
-        client.put_variable(APP, f"KEY_{i % 4}", f"{SECRET}{i}")
+        key = f"KEY_{i % 4}"
+        client.write_variable(APP, key, f"{SECRET}{i}", exists=key in client.read_variables(APP))
+        client.read_variables(APP)
 
 
 @pytest.mark.parametrize("plain_text", [False, True], ids=["json-retry-after", "plain-text"])
@@ -161,7 +163,7 @@ def test_without_a_budget_gitlabs_429_is_met_and_waited_out(gitlab, make_client,
     work(client, writes=15)
     assert (gitlab.throttled, len(gitlab.requests), client.requests_sent) == (8, 54, 54)
     assert clock.slept == [30.0, 30.0] * 4
-    assert client.get_variable(APP, "KEY_2") == f"{SECRET}14"
+    assert client.read_variables(APP)["KEY_2"].value == f"{SECRET}14"
 
 
 def test_without_a_budget_a_bare_429_is_backed_off_until_the_window_turns(gitlab, make_client, limited, clock):
