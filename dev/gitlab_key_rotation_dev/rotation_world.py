@@ -20,6 +20,7 @@ from moto import mock_aws
 
 from gitlab_key_rotation.lambda_src.rotation.aws import Boto3IamKeys, Boto3StsVerifier, SecretsStateStore, SecretsTokenStore, SnsNotifier
 from gitlab_key_rotation.lambda_src.rotation.errors import KeyNotUsableError
+from gitlab_key_rotation.lambda_src.rotation.composition import STOP_RESERVE_SECONDS
 from gitlab_key_rotation.lambda_src.rotation.gitlab_client import GitLabClient
 from gitlab_key_rotation.lambda_src.rotation.ports import NewAccessKey
 from gitlab_key_rotation.lambda_src.rotation.request import RunRequest
@@ -124,9 +125,16 @@ class RotationWorld:
             notifier=wrap("notifier", SnsNotifier(aws_client("sns"), self.settings.notification_topic_arn)),
         )
 
-    def run(self, *, wrap=None, run_id: str = "run-1", event_id: str | None = None, **options) -> RunReport:
+    def run(
+        self, *, wrap=None, run_id: str = "run-1", event_id: str | None = None, lambda_timeout: float | None = None, **options
+    ) -> RunReport:
+        """``lambda_timeout``: the run is a Lambda invocation of that many seconds on the world's
+        clock (its remaining time less ``STOP_RESERVE_SECONDS``, as the handler gives it)."""
         request = RunRequest(run_id=run_id, event_id=event_id or run_id, **options)
         ports = self.ports(wrap) if wrap else self.ports()
+        if lambda_timeout is not None:
+            ends = self.clock.now() + timedelta(seconds=lambda_timeout - STOP_RESERVE_SECONDS)
+            ports = replace(ports, time_left=lambda: (ends - self.clock.now()).total_seconds())
         return run_rotation(self.settings, request, ports, FAST_VERIFICATION)
 
     # --- seeding -------------------------------------------------------------------------

@@ -177,12 +177,11 @@ def limited_row(monkeypatch, targets: int, limit: int, max_runs: int) -> dict[st
         world.gitlab.limit_rate(limit, clock=lambda: world.clock.now().timestamp())
         replaced = world.stage("AWSCURRENT")["access_key_id"]
         started = world.clock.now()
-        # When a run watches the Lambda's remaining time, give it the time left of a
-        # LAMBDA_TIMEOUT_SECONDS invocation here.
-        runs = [measure(world, wire, "run-forced", force=True)]
+        # each run is an invocation of the default timeout, and watches its remaining time
+        runs = [measure(world, wire, "run-forced", force=True, lambda_timeout=LAMBDA_TIMEOUT_SECONDS)]
         while not rotated(world, replaced) and len(runs) < max_runs:
-            world.clock.advance(minutes=1)  # Lambda retries a failed asynchronous invocation
-            runs.append(measure(world, wire, f"run-{len(runs) + 1}"))
+            world.clock.advance(hours=1)  # the next scheduled run
+            runs.append(measure(world, wire, f"run-{len(runs) + 1}", lambda_timeout=LAMBDA_TIMEOUT_SECONDS))
         # waits on the fake clock (the runs' and the gaps between them) plus the runs' work
         total = (world.clock.now() - started).total_seconds() + sum(m.wall for m in runs)
         found = problems(world, replaced, runs)
