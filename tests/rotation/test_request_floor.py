@@ -10,26 +10,17 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from datetime import timedelta
-
 from gitlab_key_rotation_dev.gitlab_server import late_write
 from gitlab_key_rotation_dev.rotation_world import PROJECT_TARGET, RotationWorld, aws_client, aws_session
 from gitlab_key_rotation_dev.wire_faults import AwsWire
+
+from .seeds import managed
 
 TARGETS = 2
 
 
 def managed_key_due(world: RotationWorld) -> str:
-    key_id = world.seed_key(age_days=31, in_targets=True)
-    world.put_state(
-        {
-            "access_key_id": key_id,
-            "secret_access_key": world.seeded_keys[key_id],
-            "pushed_at": (world.clock.now() - timedelta(days=31)).isoformat(),
-            "event_id": "ev-0",
-        }
-    )
-    return key_id
+    return managed(world, age_days=31)
 
 
 def test_a_rotation_costs_four_gitlab_requests_per_target_and_a_run_with_nothing_due_one(world):
