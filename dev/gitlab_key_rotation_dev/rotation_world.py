@@ -3,12 +3,21 @@ GitLab server over HTTPS on loopback, one clock for both, and the real adapters 
 
 AWS time follows the test clock (the ``world`` fixture points moto's IAM ``utcnow`` at it), so a
 key created "now" has the test's "now" as its CreateDate and the clock can jump days ahead.
+
+A run has unlimited time unless given a ``time_left`` (``RunPorts.time_left``): ``run(time_left=
+world.time_left_until(writes=n))`` runs out of time once the GitLab server has received n writes,
+``time_left_until(checks=n)`` after the run has asked n times (before each user, step and target).
+
+``with world.late_writes_land():`` makes a write the GitLab server holds (``late_write``) really
+land while the run waits: a short client read timeout, and every sleep of the world's time also
+waits, for real and at most that long, until the server has no request left in hand.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -22,7 +31,7 @@ from gitlab_key_rotation.lambda_src.rotation.aws import Boto3IamKeys, Boto3StsVe
 from gitlab_key_rotation.lambda_src.rotation.errors import KeyNotUsableError
 from gitlab_key_rotation.lambda_src.rotation.composition import STOP_RESERVE_SECONDS
 from gitlab_key_rotation.lambda_src.rotation.gitlab_client import GitLabClient
-from gitlab_key_rotation.lambda_src.rotation.ports import NewAccessKey
+from gitlab_key_rotation.lambda_src.rotation.ports import NewAccessKey, unlimited_time
 from gitlab_key_rotation.lambda_src.rotation.request import RunRequest
 from gitlab_key_rotation.lambda_src.rotation.run import RunPorts, RunReport, run_rotation
 from gitlab_key_rotation.lambda_src.rotation.settings import GitLabTarget, RotatedUser, RotationSettings
@@ -38,6 +47,12 @@ USER = "ci-deployer"
 GROUP_TARGET = GitLabTarget(kind="group", id="platform")
 PROJECT_TARGET = GitLabTarget(kind="project", id="platform/deployer", environment_scope="production")
 TARGETS = (GROUP_TARGET, PROJECT_TARGET)
+# The other deliveries, on the same group and project at scopes of their own: the state machine and
+# the fault matrix add them to TARGETS.
+FILE_TARGET = GitLabTarget(kind="project", id="platform/deployer", environment_scope="staging", delivery="credentials_file")
+HIDDEN_TARGET = GitLabTarget(kind="group", id="platform", environment_scope="review/*", hidden=True)
+
+WRITES = ("POST", "PUT", "DELETE")
 
 # Instant, but the same shape as production: backoff doubling, three successes in a row.
 FAST_VERIFICATION = VerificationPolicy(give_up_after=40.0)
@@ -94,9 +109,13 @@ class RotationWorld:
 
     # --- running -------------------------------------------------------------------------
 
-    def ports(self, wrap: Callable[[str, object], object] = lambda name, port: port) -> RunPorts:
+    def ports(
+        self,
+        wrap: Callable[[str, object], object] = lambda name, port: port,
+        time_left: Callable[[], float] = unlimited_time,
+    ) -> RunPorts:
         """The real adapters on moto and the GitLab server; ``wrap(name, port)`` may wrap each
-        one (the crash tests count and break calls there)."""
+        one (the crash tests count and break calls there); ``time_left`` is the Lambda's."""
         clock = self.clock
 
         def connect(token: str):
@@ -123,19 +142,69 @@ class RotationWorld:
             clock=clock,
             sleep=clock.sleep,
             notifier=wrap("notifier", SnsNotifier(aws_client("sns"), self.settings.notification_topic_arn)),
+            time_left=time_left,
         )
 
     def run(
-        self, *, wrap=None, run_id: str = "run-1", event_id: str | None = None, lambda_timeout: float | None = None, **options
+        self,
+        *,
+        wrap=None,
+        time_left: Callable[[], float] = unlimited_time,
+        run_id: str = "run-1",
+        event_id: str | None = None,
+        lambda_timeout: float | None = None,
+        **options,
     ) -> RunReport:
-        """``lambda_timeout``: the run is a Lambda invocation of that many seconds on the world's
-        clock (its remaining time less ``STOP_RESERVE_SECONDS``, as the handler gives it)."""
+        """``time_left``: the Lambda's (``time_left_until``); ``lambda_timeout``: instead, the run
+        is a Lambda invocation of that many seconds on the world's clock (its remaining time less
+        ``STOP_RESERVE_SECONDS``, as the handler gives it)."""
         request = RunRequest(run_id=run_id, event_id=event_id or run_id, **options)
-        ports = self.ports(wrap) if wrap else self.ports()
         if lambda_timeout is not None:
             ends = self.clock.now() + timedelta(seconds=lambda_timeout - STOP_RESERVE_SECONDS)
-            ports = replace(ports, time_left=lambda: (ends - self.clock.now()).total_seconds())
+            time_left = lambda: (ends - self.clock.now()).total_seconds()  # noqa: E731
+        ports = self.ports(wrap, time_left) if wrap else self.ports(time_left=time_left)
         return run_rotation(self.settings, request, ports, FAST_VERIFICATION)
+
+    @contextmanager
+    def late_writes_land(self, read_timeout: float = 0.2) -> Iterator[None]:
+        """While open, runs use a client read timeout of ``read_timeout`` seconds, and a sleep of
+        the world's time lets a held write land if it lands within it (a real wait that ends as
+        soon as the server has nothing in hand). On exit, every held write has landed."""
+        clock, timeout = self.clock, self.client_timeout
+        fake_sleep = clock.sleep
+
+        def sleep(seconds: float) -> None:
+            try:
+                self.gitlab.wait_idle(timeout=seconds)
+            except TimeoutError:
+                pass
+            fake_sleep(seconds)
+
+        self.client_timeout, clock.sleep = (timeout[0], read_timeout), sleep
+        try:
+            yield
+        finally:
+            self.client_timeout = timeout
+            del clock.sleep  # the class's own again
+            self.gitlab.wait_idle()
+
+    def time_left_until(self, *, writes: int | None = None, checks: int | None = None) -> Callable[[], float]:
+        """A ``time_left`` that is unlimited until the GitLab server has received ``writes`` more
+        writes (POST, PUT, DELETE; retries and late ones count on arrival) than now, or until it
+        has been asked ``checks`` times, and 0 from then on: the run stops at its next safe point."""
+
+        def received() -> int:
+            counts = self.gitlab.request_counts()
+            return sum(n for (method, _), n in counts.items() if method in WRITES)
+
+        start, asked = received(), [0]
+
+        def time_left() -> float:
+            asked[0] += 1
+            out = (writes is not None and received() - start >= writes) or (checks is not None and asked[0] > checks)
+            return 0.0 if out else math.inf
+
+        return time_left
 
     # --- seeding -------------------------------------------------------------------------
 
@@ -152,13 +221,27 @@ class RotationWorld:
                 self.put_target(target, key["AccessKeyId"], key["SecretAccessKey"])
         return key["AccessKeyId"]
 
-    def put_target(self, target: GitLabTarget, key_id: str, secret: str) -> None:
+    def put_target(self, target: GitLabTarget, key_id: str, secret: str, *, hidden: bool | None = None) -> None:
+        """Put a key into ``target`` as its delivery holds it: a credentials file, or the two
+        variables, the secret hidden when ``hidden`` (default: the target's ``hidden``)."""
         scope = target.environment_scope
+        if target.delivery == "credentials_file":
+            content = f"[default]\naws_access_key_id = {key_id}\naws_secret_access_key = {secret}\n"
+            self.gitlab.set_variable(
+                target, target.credentials_file_variable, content, environment_scope=scope, raw=True, variable_type="file"
+            )
+            return
         self.gitlab.set_variable(
             target, target.access_key_id_variable, key_id, environment_scope=scope, masked=True, raw=True
         )
         self.gitlab.set_variable(
-            target, target.secret_access_key_variable, secret, environment_scope=scope, masked=True, raw=True
+            target,
+            target.secret_access_key_variable,
+            secret,
+            environment_scope=scope,
+            masked=True,
+            raw=True,
+            hidden=target.hidden if hidden is None else hidden,
         )
 
     def put_state(self, record: dict, stages: list[str] | None = None) -> str:
