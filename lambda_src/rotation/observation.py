@@ -106,6 +106,19 @@ class Observation:
         self.forget_target(target)  # until the read that ends the write says what it holds
         self._variables[target_key(target)] = write(self._gitlab, target, before, values, known)
 
+    def rewrite_hidden_secret(self, target: GitLabTarget) -> str | None:
+        """After writes whose outcome is unknown: a hidden secret may have been left by a write
+        that landed late, and no read can tell (GitLab never shows it). Write the secret of the key
+        the key id variable names again, when the state secret holds that key; returns the key id
+        (None: nothing written: no hidden secret, or a key id the view then reports)."""
+        variables = self.variables(target)
+        secret, key = variables.get(target.secret_access_key_variable), variables.get(target.access_key_id_variable)
+        known = self._known_secrets()
+        if target.delivery != "variables" or secret is None or not secret.hidden or key is None or key.value not in known:
+            return None
+        self.write_target(target, TargetValues(key.value, known[key.value]))
+        return key.value
+
 
 class ObservedIam:
     """``IamKeys`` for the observed user, applying each confirmed change to the known keys."""

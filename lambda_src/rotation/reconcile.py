@@ -18,6 +18,8 @@ Late writes: a write GitLab did not answer may still land, after the run went on
 rollback put the target back). Before it releases the lock, succeeded or failed, the run waits
 until no such write can land any more, reads those targets again and repairs what it finds
 (``_settle``): no run ends with a target holding a mismatched pair because of its own late write.
+A hidden secret cannot be read, so there the run writes the secret of the key the key id names
+again (``Observation.rewrite_hidden_secret``).
 """
 
 from __future__ import annotations
@@ -195,6 +197,8 @@ class Reconciler:
             for target in waits:
                 gitlab.forget_late_writes(target)
                 self.observation.forget_target(target)
+                if (key_id := self.observation.rewrite_hidden_secret(target)) is not None:
+                    self.report.notes.append(f"wrote the hidden secret of {key_id} to {target.label} again")
             view = self.observe()
             repair = next(
                 (s for s in plan(view, self.policy, False, self.request.event_id).steps if s.action is Action.REPAIR_TARGETS),

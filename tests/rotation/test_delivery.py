@@ -11,6 +11,7 @@ import boto3
 import pytest
 
 from gitlab_key_rotation.lambda_src.rotation.settings import GitLabTarget
+from gitlab_key_rotation_dev.gitlab_server import late_write
 from gitlab_key_rotation_dev.rotation_world import RotationWorld, build_world
 
 FILE_TARGET = GitLabTarget("project", "platform/deployer", environment_scope="production", delivery="credentials_file")
@@ -86,3 +87,26 @@ def test_a_hidden_secret_the_rotation_did_not_write_is_an_error_and_nothing_chan
     report = world.run(run_id="run-1")
     assert report.failed and "whose secret this rotation never wrote" in report.users[0].error
     assert world.keys() == {human: "Active"} and world.stage("AWSPENDING") is None
+
+
+def test_a_hidden_secret_written_late_after_the_rollback_is_written_again_before_the_run_ends(world):
+    """Found while adding late writes to the state machine: the hidden secret's write times out on all three attempts and
+    GitLab applies them after the rollback, which left the hidden target alone (its key id still
+    named the old key). The target then held the old key id with the deleted new key's secret, and
+    no read could tell: GitLab never shows a hidden value. The run's settling writes the secret of
+    the key the key id names again."""
+    first = world.run(run_id="run-1")
+    assert not first.failed, first.as_json()
+    old = current(world)
+    world.clock.advance(days=31)
+    world.gitlab.today = world.clock.now().date()
+    world.gitlab.inject(
+        method="PUT", path=r"/groups/[^/]+/variables/AWS_SECRET_ACCESS_KEY", times=3, **late_write(after=0.3)
+    )
+    with world.late_writes_land(read_timeout=0.2):
+        report = world.run(run_id="run-2", event_id="ev-2")
+    user = report.users[0]
+    assert user.outcome == "failed" and "was rolled back" in user.error, report.as_json()
+    assert current(world) == old
+    assert world.gitlab.variable(HIDDEN_TARGET, "AWS_SECRET_ACCESS_KEY").value == old[1]  # the server's own record
+    assert world.violations(settled=True) == []
