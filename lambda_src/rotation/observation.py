@@ -111,13 +111,17 @@ class Observation:
         that landed late, and no read can tell (GitLab never shows it). Write the secret of the key
         the key id variable names again, when the state secret holds that key; returns the key id
         (None: nothing written: no hidden secret, or a key id the view then reports)."""
-        variables = self.variables(target)
-        secret, key = variables.get(target.secret_access_key_variable), variables.get(target.access_key_id_variable)
-        known = self._known_secrets()
-        if target.delivery != "variables" or secret is None or not secret.hidden or key is None or key.value not in known:
+        key, known = self.variables(target).get(target.access_key_id_variable), self._known_secrets()
+        if not self.secret_hidden(target) or key is None or key.value not in known:
             return None
         self.write_target(target, TargetValues(key.value, known[key.value]))
         return key.value
+
+    def secret_hidden(self, target: GitLabTarget) -> bool:
+        """Whether the target's secret variable is hidden: what ``held`` says of its secret is
+        then taken from its key id, never read."""
+        secret = self.variables(target).get(target.secret_access_key_variable)
+        return target.delivery == "variables" and secret is not None and secret.hidden
 
 
 class ObservedIam:

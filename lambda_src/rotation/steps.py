@@ -248,14 +248,17 @@ class Executor:
         pending key, then drop AWSPENDING. Raises, leaving the key and AWSPENDING for the next
         run, when a target cannot be put back: deleting a key a target holds would lock CI out.
 
-        A target missing from ``targets_before`` (added to the settings since) gets the current key."""
+        A target missing from ``targets_before`` (added to the settings since) gets the current key.
+        A hidden secret cannot be read, and a run that died between a target's two writes left
+        the new secret under the old key id: a hidden target is restored whatever its key id says."""
         key_id, secret = pending.access_key_id, pending.secret_access_key
         fallback = TargetValues(current.access_key_id, current.secret_access_key)
         failures = []
         for target in self.user.targets:
             try:
                 held = self.observation.held(target)
-                if held.access_key_id != key_id and held.secret_access_key != secret:
+                holds_it = held.access_key_id == key_id or held.secret_access_key == secret
+                if not holds_it and not self.observation.secret_hidden(target):
                     continue
                 before = pending.targets_before.get(target_key(target), fallback)
                 self.observation.write_target(target, before)

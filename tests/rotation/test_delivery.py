@@ -6,13 +6,16 @@ read back)."""
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 
 import boto3
 import pytest
 
 from gitlab_key_rotation.lambda_src.rotation.settings import GitLabTarget
+from gitlab_key_rotation.lambda_src.rotation.state import LOCK_TTL
+from gitlab_key_rotation_dev.call_faults import CallLog, Crash
 from gitlab_key_rotation_dev.gitlab_server import late_write
-from gitlab_key_rotation_dev.rotation_world import RotationWorld, build_world
+from gitlab_key_rotation_dev.rotation_world import USER, RotationWorld, build_world
 
 FILE_TARGET = GitLabTarget("project", "platform/deployer", environment_scope="production", delivery="credentials_file")
 HIDDEN_TARGET = GitLabTarget("group", "platform", hidden=True)
@@ -108,5 +111,28 @@ def test_a_hidden_secret_written_late_after_the_rollback_is_written_again_before
     user = report.users[0]
     assert user.outcome == "failed" and "was rolled back" in user.error, report.as_json()
     assert current(world) == old
+    assert world.gitlab.variable(HIDDEN_TARGET, "AWS_SECRET_ACCESS_KEY").value == old[1]  # the server's own record
+    assert world.violations(settled=True) == []
+
+
+def test_a_rollback_writes_the_old_secret_back_to_a_hidden_target_whose_key_id_still_names_the_old_key(world):
+    """Found while adding the hidden target to the state machine: a run died between the hidden
+    target's two writes (the secret the new key's, the key id still the old key's), and the next
+    run rolled the pending key back (a human had deleted it). The rollback judged the target by
+    its key id and left it alone, and deleted the key: the target held the old key id with a
+    dead secret, and every later run read it as the old key's pair. GitLab never shows a hidden
+    value, so the rollback writes the old secret back to every hidden target."""
+    world.settings = replace(world.settings, users=(replace(world.user, targets=(HIDDEN_TARGET, FILE_TARGET)),))
+    assert not world.run(run_id="run-1").failed
+    old = current(world)
+    with pytest.raises(Crash):  # right after the hidden secret's write
+        world.run(run_id="run-2", event_id="ev-2", force=True, wrap=CallLog(at="gitlab.write_variable", when="after").wrap)
+    pending = world.stage("AWSPENDING")["access_key_id"]
+    assert world.gitlab.variable(HIDDEN_TARGET, "AWS_ACCESS_KEY_ID").value == old[0] != pending
+    world.iam.delete_access_key(UserName=USER, AccessKeyId=pending)
+    world.clock.advance(seconds=LOCK_TTL.total_seconds())
+    report = world.run(run_id="run-3", event_id="ev-3")
+    assert not report.failed, report.as_json()
+    assert "restore_target" in [a["action"] for a in report.users[0].actions]
     assert world.gitlab.variable(HIDDEN_TARGET, "AWS_SECRET_ACCESS_KEY").value == old[1]  # the server's own record
     assert world.violations(settled=True) == []
