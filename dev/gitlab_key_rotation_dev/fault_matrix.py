@@ -3,11 +3,14 @@ of ``tests.e2e.wire_faults``, each in a fresh world; the invariants of DESIGN.md
 broken run, then clean re-runs until the rotation that was due is done and every invariant holds.
 
 The world (``scheduled_rotation``): the managed key is 31 days old (rotation due) and held by group
-``platform``; its predecessor went Inactive 8 days ago (deletion window over); project
-``platform/deployer`` (scope ``production``) was just added as a target and holds nothing yet;
-success is notified. So one clean run lists keys, reads and writes the state secret, deletes the
-predecessor, creates, stores and verifies a key, updates (PUT) the group's variables, creates
-(POST) the project's, promotes the key and publishes to SNS: every kind of call there is.
+``platform`` and by its hidden target (scope ``review/*``, the secret masked and hidden); its
+predecessor went Inactive 8 days ago (deletion window over); project ``platform/deployer`` (scope
+``production``) and its credentials file target (scope ``staging``) were just added as targets and
+hold nothing yet; success is notified. So one clean run lists keys, reads and writes the state
+secret, deletes the predecessor, creates, stores and verifies a key, updates (PUT) the group's
+variables and the hidden secret without reading it, creates (POST) the project's variables and its
+file variable, promotes the key and publishes to SNS: every kind of call there is, on every
+delivery.
 
 Each case:
 
@@ -40,11 +43,21 @@ from gitlab_key_rotation.lambda_src.rotation.run import RunReport
 from gitlab_key_rotation.lambda_src.rotation.state import LOCK_TTL
 from gitlab_key_rotation_dev.wire_faults import AWS_MODES, GITLAB_MODES, AwsWire, WireCall, WireFault, gitlab_calls, inject_gitlab
 from gitlab_key_rotation_dev.log_guard import leaks
-from gitlab_key_rotation_dev.rotation_world import GROUP_TARGET, REGION, RotationWorld, aws_client, aws_session, fresh_world
+from gitlab_key_rotation_dev.rotation_world import (
+    FILE_TARGET,
+    GROUP_TARGET,
+    HIDDEN_TARGET,
+    PROJECT_TARGET,
+    REGION,
+    RotationWorld,
+    aws_client,
+    aws_session,
+    fresh_world,
+)
 
 # ``RotationWorld.ports`` builds its GitLab client with ``retries=2``.
 HARNESS_CLIENT_RETRIES = 2
-BUILD_OPTIONS = {"notify_on_success": True}
+BUILD_OPTIONS = {"notify_on_success": True, "targets": (GROUP_TARGET, PROJECT_TARGET, FILE_TARGET, HIDDEN_TARGET)}
 
 
 def scheduled_rotation(world: RotationWorld) -> None:
@@ -53,7 +66,7 @@ def scheduled_rotation(world: RotationWorld) -> None:
     sns = aws_client("sns")
     for subscription in sns.list_subscriptions_by_topic(TopicArn=world.sns_topic_arn)["Subscriptions"]:
         sns.unsubscribe(SubscriptionArn=subscription["SubscriptionArn"])
-    world.seed_retirement_due(targets=(GROUP_TARGET,))  # the project target is new: it holds nothing yet
+    world.seed_retirement_due(targets=(GROUP_TARGET, HIDDEN_TARGET))  # the project's targets are new: empty
 
 
 @dataclass(frozen=True)
