@@ -35,6 +35,7 @@ from .request import RunRequest
 from .settings import RotatedUser
 from .state import LOCK_TTL, LockRecord
 from .steps import Done, Entries, Executor
+from .targets import UnknownHiddenSecretError
 from .verification import VerificationPolicy
 
 logger = logging.getLogger(__name__)
@@ -111,7 +112,15 @@ class Reconciler:
 
     def _run(self) -> None:
         for attempt in range(2):
-            view = self.observe()
+            try:
+                view = self.observe()
+            except UnknownHiddenSecretError:
+                if attempt:
+                    raise
+                # As for a blocked plan below: the targets may have been read after another run
+                # rotated since our state read, its new key not yet in what we read: read again.
+                self.observation.forget_all()
+                continue
             lock = view.state.lock
             if lock is not None and lock.is_held(view.now):
                 self._skip(lock)

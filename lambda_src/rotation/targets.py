@@ -27,6 +27,12 @@ from .state import TargetValues
 PROFILE = "default"
 
 
+class UnknownHiddenSecretError(GitLabRejectedError):
+    """A hidden secret under a key id whose secret the state secret does not hold. Read together
+    with a state read made before another run rotated (its new key in the target, not yet in the
+    state this run read), it is the other run's key: the reconciler reads everything again once."""
+
+
 def held(target: GitLabTarget, variables: Mapping[str, Variable], known: Mapping[str, str]) -> TargetValues:
     """What ``variables`` (a target's, as ``GitLab.read_variables`` returns them) hold.
     ``known``: key id -> secret of the keys the state secret holds (for a hidden secret)."""
@@ -45,7 +51,7 @@ def held(target: GitLabTarget, variables: Mapping[str, Variable], known: Mapping
             200,
         )
     if key_id not in known:
-        raise GitLabRejectedError(
+        raise UnknownHiddenSecretError(
             f"reading {target.label}: its secret variable {target.secret_access_key_variable} is hidden and its key id "
             f"variable names {key_id or 'no key'}, whose secret this rotation never wrote, so what the target holds "
             "cannot be told: delete both variables (the next run writes them) or put the rotation's current key in them",

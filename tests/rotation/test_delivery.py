@@ -136,3 +136,19 @@ def test_a_rollback_writes_the_old_secret_back_to_a_hidden_target_whose_key_id_s
     assert "restore_target" in [a["action"] for a in report.users[0].actions]
     assert world.gitlab.variable(HIDDEN_TARGET, "AWS_SECRET_ACCESS_KEY").value == old[1]  # the server's own record
     assert world.violations(settled=True) == []
+
+
+def test_a_run_that_reads_a_hidden_target_after_another_run_rotated_it_reads_again_and_does_not_fail(world):
+    """Found by the state machine (one event delivered twice, the second run done while the first
+    was between its reads): the first run read the state, then the hidden target, which by then
+    held the second run's new key under a key id its state read did not know; it failed, telling a
+    human to delete the variables. It reads everything again once, as for a blocked plan."""
+    assert not world.run(run_id="run-1").failed
+    seconds = []
+    again = lambda: seconds.append(world.run(run_id="run-3", event_id="ev-2", force=True))  # noqa: E731
+    # calls 0-4: the token, its details, the state, the keys, the first target (the file)
+    first = world.run(run_id="run-2", event_id="ev-2", force=True, wrap=CallLog(fail_at=4, when="after", meanwhile=again).wrap)
+    assert not seconds[0].failed and not first.failed, first.as_json()
+    created = [a for r in (first, *seconds) for a in r.users[0].actions if a["action"] == "create_key"]
+    assert len(created) == 1
+    assert world.violations(settled=True) == []
